@@ -1,0 +1,3 @@
+from mmbench.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,196 @@
+"""The ``mmbench`` command.
+
+Exit codes: 0 success; 1 some runs failed (their results say why); 2 bad input (a
+suite, a name, a path), reported as one short message without a traceback unless
+``--debug``. Heavy modules are imported inside the commands so ``--help`` is instant.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+EXIT_OK, EXIT_RUNS_FAILED, EXIT_USAGE = 0, 1, 2
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "handler", None):
+        parser.print_help()
+        return EXIT_USAGE
+    from mmbench.errors import UserError
+
+    try:
+        return args.handler(args)
+    except UserError as exc:
+        if args.debug:
+            raise
+        from rich.console import Console
+        from rich.markup import escape
+
+        Console(stderr=True).print(f"[bold red]error:[/bold red] {escape(str(exc))}")
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("interrupted: finished runs are saved; run the same command again to resume",
+              file=sys.stderr)
+        return 130
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from mmbench import __version__
+
+    parser = argparse.ArgumentParser(
+        prog="mmbench",
+        description="Benchmark multimodal fusion (image + text + tabular) on a CPU laptop or a cluster.",
+    )
+    parser.add_argument("--version", action="version", version=f"mmbench {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show full tracebacks for errors")
+    sub = parser.add_subparsers(title="commands", metavar="COMMAND")
+
+    run = sub.add_parser("run", help="run a suite (skips runs that already have results)")
+    run.add_argument("suite", type=Path, help="suite TOML file")
+    run.add_argument("--dry-run", action="store_true", help="validate and print the expanded grid; run nothing")
+    run.add_argument("--workers", type=int, default=1, help="worker processes (default 1: in-process)")
+    run.add_argument("--threads", type=int, default=0, help="torch threads per run (overrides the suite)")
+    run.add_argument("--rerun", action="store_true", help="run again even where results exist")
+    _output_options(run)
+    run.set_defaults(handler=cmd_run)
+
+    validate = sub.add_parser("validate", help="check a suite without running it")
+    validate.add_argument("suite", type=Path)
+    validate.set_defaults(handler=cmd_validate)
+
+    plugins = sub.add_parser("plugins", help="list installed plugins, their status and parameters")
+    plugins.add_argument("name", nargs="?", help="show one plugin's details and parameters")
+    plugins.add_argument("--json", action="store_true", help="machine-readable output")
+    plugins.set_defaults(handler=cmd_plugins)
+
+    results = sub.add_parser("results", help="show a suite's run results as a table")
+    results.add_argument("suite", type=Path)
+    results.add_argument("--results", type=Path, help="results folder (default: the suite's [report] results)")
+    results.set_defaults(handler=cmd_results)
+
+    board = sub.add_parser("leaderboard", help="rebuild a suite's leaderboard from its result files")
+    board.add_argument("suite", type=Path)
+    _output_options(board)
+    board.set_defaults(handler=cmd_leaderboard)
+    return parser
+
+
+def _output_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--results", type=Path, help="results folder (default: the suite's [report] results)")
+    parser.add_argument("--output", type=Path, help="leaderboard folder (default: the suite's [report] output)")
+
+
+def _console():
+    """Wide tables in logs too: rich would wrap at 80 columns when not on a terminal."""
+    from rich.console import Console
+
+    return Console() if sys.stdout.isatty() else Console(width=200)
+
+
+def _load(args: argparse.Namespace):
+    from mmbench.registry import load_registry
+    from mmbench.suite import load_suite
+
+    registry = load_registry()
+    suite = load_suite(args.suite, registry)
+    if getattr(args, "results", None):
+        suite.report["results"] = str(args.results)
+    if getattr(args, "output", None):
+        suite.report["output"] = str(args.output)
+    return registry, suite
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    _, suite = _load(args)
+    _console().print(f"[green]ok[/green] {args.suite}: suite {suite.name!r}, {len(suite.runs())} runs")
+    return EXIT_OK
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from mmbench import console as show
+    from mmbench.executor import pending_runs, run_suite
+
+    if args.workers < 1:
+        from mmbench.errors import UserError
+
+        raise UserError(f"--workers must be at least 1, got {args.workers}")
+    registry, suite = _load(args)
+    out = _console()
+    if args.dry_run:
+        todo, done = pending_runs(suite, args.rerun)
+        show.grid(out, suite, {r.run_id for r in todo})
+        out.print(f"{len(todo) + done} runs: {len(todo)} to run, {done} already done "
+                  f"(results in {suite.results_dir})")
+        return EXIT_OK
+    outcome = run_suite(suite, registry, workers=args.workers, threads=args.threads, rerun=args.rerun)
+    paths = _write_leaderboard(suite, registry, out)
+    out.print(f"{len(outcome.ok)} runs finished, {len(outcome.failed)} failed, {outcome.skipped} "
+              f"skipped (already done); results in {suite.results_dir}; leaderboard: "
+              + ", ".join(str(p) for p in paths))
+    if outcome.failed:
+        out.print(f"[red]{len(outcome.failed)} run(s) failed[/red]: `mmbench results {args.suite}` shows why")
+        return EXIT_RUNS_FAILED
+    return EXIT_OK
+
+
+def cmd_leaderboard(args: argparse.Namespace) -> int:
+    registry, suite = _load(args)
+    out = _console()
+    paths = _write_leaderboard(suite, registry, out)
+    out.print("wrote " + ", ".join(str(p) for p in paths))
+    return EXIT_OK
+
+
+def _write_leaderboard(suite, registry, out) -> list[Path]:
+    from mmbench import console as show
+    from mmbench import leaderboard
+
+    board, notes = leaderboard.build(suite)
+    for note in notes:
+        out.print(f"[yellow]note:[/yellow] {note}")
+    show.leaderboard(out, board)
+    reporters = [info.cls() for info in registry.all() if info.kind == "reporter"]
+    return leaderboard.write(board, Path(suite.report["output"]), reporters)
+
+
+def cmd_results(args: argparse.Namespace) -> int:
+    from mmbench import console as show
+    from mmbench.results import load_results
+
+    _, suite = _load(args)
+    results, unreadable = load_results(suite.results_dir)
+    out = _console()
+    show.results(out, results, suite.report["primary"])
+    for path in unreadable:
+        out.print(f"[yellow]unreadable result file:[/yellow] {path}")
+    return EXIT_OK
+
+
+def cmd_plugins(args: argparse.Namespace) -> int:
+    import json
+
+    from mmbench import console as show
+    from mmbench.errors import UserError, did_you_mean
+    from mmbench.registry import load_registry
+
+    registry = load_registry()
+    entries = [info.describe() for info in registry.all()]
+    entries += [conflict.describe() | {"status": "conflict"} for infos in registry.conflicts.values()
+                for conflict in infos]
+    broken = [b.describe() for b in registry.broken]
+    if args.name:
+        entries = [e for e in entries if e["name"] == args.name]
+        if not entries:
+            raise UserError(f"no plugin named {args.name!r}; "
+                            + did_you_mean(args.name, [i.name for i in registry.all()]))
+    if args.json:
+        print(json.dumps({"plugins": entries, "broken": broken}, indent=2, sort_keys=True))
+    elif args.name:
+        show.plugin_details(_console(), entries)
+    else:
+        show.plugins(_console(), entries, broken)
+    return EXIT_OK

@@ -1,0 +1,87 @@
+"""What the CLI prints: rich tables built from the same data the files hold."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from mmbench.leaderboard import Leaderboard
+from mmbench.metric_catalog import METRICS
+from mmbench.suite import Suite
+
+
+def leaderboard(out: Console, board: Leaderboard) -> None:
+    for dataset in board.datasets:
+        table = Table(title=f"{board.suite} | {dataset.dataset} ({dataset.task})", title_justify="left")
+        for header in ("rank", "encoder", "alignment", "fusion", "n", *board.columns):
+            table.add_column(header, justify="right" if header in METRICS or header in ("rank", "n") else "left")
+        for row in dataset.rows:
+            cells = [str(row.rank), row.encoder, row.alignment, row.fusion, str(len(row.seeds))]
+            for metric in board.columns:
+                text = escape(row.stats[metric].format(METRICS[metric].fmt))
+                cells.append(f"[bold green]{text}[/bold green]" if metric in row.best else text)
+            table.add_row(*cells)
+        out.print(table)
+
+
+def grid(out: Console, suite: Suite, todo: set[str]) -> None:
+    table = Table(title=f"suite {suite.name}: expanded grid", title_justify="left")
+    for header in ("#", "dataset", "encoder", "alignment", "fusion", "seed", "run id", "state"):
+        table.add_column(header)
+    for i, spec in enumerate(suite.runs(), start=1):
+        table.add_row(str(i), spec.dataset.label, spec.encoder_label,
+                      spec.alignment.label if spec.alignment else "-", spec.fusion.label, str(spec.seed),
+                      spec.run_id, "to run" if spec.run_id in todo else "[dim]done[/dim]")
+    out.print(table)
+
+
+def results(out: Console, records: list[dict[str, Any]], primary: str) -> None:
+    table = Table(title="results", title_justify="left")
+    for header in ("dataset", "configuration", "seed", "status", primary, "seconds", "run id"):
+        table.add_column(header)
+    for r in sorted(records, key=lambda r: (r["labels"]["dataset"], r["labels"]["config"], r["spec"]["seed"])):
+        value = (r.get("metrics") or {}).get(primary)
+        status = "[green]ok[/green]" if r["status"] == "ok" else \
+            f"[red]failed[/red]: {escape(r['error']['message'])}"
+        table.add_row(r["labels"]["dataset"], r["labels"]["config"], str(r["spec"]["seed"]), status,
+                      "–" if value is None else format(value, METRICS[primary].fmt),
+                      f"{r['duration_s']:.2f}", r["run_id"])
+    out.print(table)
+
+
+def plugins(out: Console, entries: list[dict], broken: list[dict]) -> None:
+    table = Table(title="mmbench plugins", title_justify="left")
+    for header in ("kind", "name", "version", "distribution", "status", "description"):
+        table.add_column(header)
+    for e in entries:
+        status = "[green]ok[/green]" if e["status"] == "ok" else f"[red]{e['status']}[/red]"
+        table.add_row(e["kind"], e["name"], e["version"], e["distribution"], status, escape(e["description"]))
+    for b in broken:
+        table.add_row("?", b["entry_point"], b["version"], b["distribution"], "[red]broken[/red]",
+                      escape(b["reason"]))
+    out.print(table)
+    if broken:
+        out.print(f"[yellow]{len(broken)} plugin(s) failed to load and were skipped; the others work.[/yellow]")
+
+
+def plugin_details(out: Console, entries: list[dict]) -> None:
+    for e in entries:
+        out.print(f"[bold]{e['kind']} {e['name']}[/bold] {e['version']} ({e['distribution']}, "
+                  f"entry point {e['entry_point']!r}): {escape(e['description'])}")
+        out.print(f"  modalities: {', '.join(e['modalities']) or 'any'}; tasks: {', '.join(e['task_kinds'])}")
+        if e.get("citation"):
+            out.print(f"  cite: {escape(e['citation'])}")
+        if e["parameters"]:
+            table = Table(show_edge=False)
+            for header in ("parameter", "type", "default", "allowed", "help"):
+                table.add_column(header)
+            for p in e["parameters"]:
+                allowed = ", ".join(map(str, p["choices"])) if "choices" in p else \
+                    " ".join(s for s in (f">= {p['min']}" if "min" in p else "",
+                                         f"<= {p['max']}" if "max" in p else "") if s)
+                default = "(required)" if p["required"] else repr(p["default"])
+                table.add_row(p["name"], p["type"], escape(default), escape(allowed), escape(p["help"]))
+            out.print(table)

@@ -1,0 +1,134 @@
+"""The data contract between dataset plugins, encoders, alignments and fusions.
+
+A dataset hands over one ``DatasetTable``: every sample once, with its label, any subset
+of modalities, and optional group ids and official split. Each modality is either
+*features* (a float array, one row per sample: embeddings or numeric tabular data) or
+*raw* items (texts, image paths, ...) that an encoder turns into features. After the
+harness splits and encodes, fusions see ``SplitData``: features only, one split.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+TASK_KINDS = ("binary", "multiclass", "multilabel")
+SPLITS = ("train", "val", "test")
+
+
+class DataError(ValueError):
+    """A dataset plugin produced data that breaks the contract; the message says how."""
+
+
+def is_features(values: object) -> bool:
+    """True for a modality that fusions can consume as it is (a 2-D numeric array)."""
+    return (
+        isinstance(values, np.ndarray)
+        and values.ndim == 2
+        and np.issubdtype(values.dtype, np.number)
+    )
+
+
+@dataclass
+class DatasetTable:
+    """Every sample of a dataset, as loaded by a dataset plugin.
+
+    ``labels`` is (n,) integer class indices for binary and multiclass tasks, and an
+    (n, L) 0/1 matrix for multilabel tasks. ``classes`` names the classes (or labels).
+    ``groups`` (patient / lesion ids) keeps near-duplicates in one split.
+    ``split`` holds the official split per sample ("train", "val", "test") if any.
+    """
+
+    ids: np.ndarray
+    labels: np.ndarray
+    task: str
+    classes: tuple[str, ...]
+    modalities: dict[str, np.ndarray | Sequence]
+    groups: np.ndarray | None = None
+    split: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        self.ids = np.asarray(self.ids).astype(str)
+        self.labels = np.asarray(self.labels)
+        self.classes = tuple(str(c) for c in self.classes)
+        n = len(self.ids)
+        if self.task not in TASK_KINDS:
+            raise DataError(f"task must be one of {TASK_KINDS}, got {self.task!r}")
+        if len(np.unique(self.ids)) != n:
+            raise DataError("sample ids must be unique")
+        if len(self.labels) != n:
+            raise DataError(f"{len(self.labels)} labels for {n} samples")
+        if self.task == "multilabel":
+            if self.labels.ndim != 2 or self.labels.shape[1] != len(self.classes):
+                raise DataError(
+                    f"multilabel labels must be (n, {len(self.classes)}) 0/1, got shape {self.labels.shape}"
+                )
+        else:
+            if self.labels.ndim != 1 or not np.issubdtype(self.labels.dtype, np.integer):
+                raise DataError("labels must be a 1-D array of integer class indices")
+            if n and (self.labels.min() < 0 or self.labels.max() >= len(self.classes)):
+                raise DataError(f"labels must lie in 0..{len(self.classes) - 1}")
+            if self.task == "binary" and len(self.classes) != 2:
+                raise DataError(f"a binary task has 2 classes, got {len(self.classes)}")
+        if not self.modalities:
+            raise DataError("a dataset needs at least one modality")
+        for name, values in self.modalities.items():
+            if len(values) != n:
+                raise DataError(f"modality {name!r} has {len(values)} rows for {n} samples")
+            if is_features(values):
+                self.modalities[name] = np.ascontiguousarray(values, dtype=np.float32)
+        for extra, label in ((self.groups, "groups"), (self.split, "split")):
+            if extra is not None and len(extra) != n:
+                raise DataError(f"{label} has {len(extra)} entries for {n} samples")
+        if self.split is not None:
+            self.split = np.asarray(self.split).astype(str)
+            unknown = set(self.split) - set(SPLITS)
+            if unknown:
+                raise DataError(f"split values must be {SPLITS}, got {sorted(unknown)}")
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def subset(self, index: np.ndarray) -> DatasetTable:
+        """The rows at ``index``, every modality sliced alike."""
+        return DatasetTable(
+            ids=self.ids[index],
+            labels=self.labels[index],
+            task=self.task,
+            classes=self.classes,
+            modalities={m: _take(v, index) for m, v in self.modalities.items()},
+            groups=None if self.groups is None else np.asarray(self.groups)[index],
+            split=None if self.split is None else self.split[index],
+        )
+
+
+@dataclass
+class SplitData:
+    """One split as fusions see it: features per modality, labels, task."""
+
+    ids: np.ndarray
+    features: dict[str, np.ndarray]
+    labels: np.ndarray
+    task: str
+    classes: tuple[str, ...]
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    @property
+    def n_outputs(self) -> int:
+        """Units a classifier head needs: 1 for binary, else one per class or label."""
+        return 1 if self.task == "binary" else len(self.classes)
+
+    def with_features(self, features: dict[str, np.ndarray]) -> SplitData:
+        return SplitData(self.ids, features, self.labels, self.task, self.classes)
+
+
+def _take(values: np.ndarray | Sequence, index: np.ndarray):
+    if isinstance(values, np.ndarray):
+        return values[index]
+    if hasattr(values, "iloc"):  # pandas objects
+        return values.iloc[index].reset_index(drop=True)
+    return [values[i] for i in index]

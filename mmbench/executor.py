@@ -1,0 +1,117 @@
+"""Runs a suite's grid on this machine: in-process, or a pool of worker processes.
+
+Finished runs (a result file with status ok) are skipped, so an interrupted suite
+resumes where it stopped; each result is written as soon as its run ends, so a kill
+loses at most the runs in flight.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from dataclasses import dataclass, field, replace
+from multiprocessing import get_context
+from pathlib import Path
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from mmbench.registry import Registry, load_registry
+from mmbench.results import is_finished, write_result
+from mmbench.suite import RunSpec, Suite
+
+
+@dataclass
+class SuiteOutcome:
+    ok: list[str] = field(default_factory=list)
+    failed: list[tuple[str, str]] = field(default_factory=list)  # (config, message)
+    skipped: int = 0
+
+
+def pending_runs(suite: Suite, rerun: bool = False) -> tuple[list[RunSpec], int]:
+    """The runs still to do, and how many are already finished."""
+    runs = suite.runs()
+    todo = [r for r in runs if rerun or not is_finished(suite.results_dir, r.run_id)]
+    return todo, len(runs) - len(todo)
+
+
+def run_suite(suite: Suite, registry: Registry, *, workers: int = 1, threads: int = 0,
+              rerun: bool = False, console: Console | None = None) -> SuiteOutcome:
+    console = console or Console(stderr=True)
+    todo, done = pending_runs(suite, rerun)
+    outcome = SuiteOutcome(skipped=done)
+    if threads:
+        todo = [replace(r, threads=threads) for r in todo]
+    elif workers > 1:  # keep workers x threads within the cores
+        per_worker = max(1, (os.cpu_count() or 1) // workers)
+        todo = [r if r.threads else replace(r, threads=per_worker) for r in todo]
+    if done:
+        console.print(f"[dim]{done} of {done + len(todo)} runs already have results in "
+                      f"{suite.results_dir} (use --rerun to redo them)[/dim]")
+    if not todo:
+        return outcome
+
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=console, transient=False) as progress:
+        grid = progress.add_task(f"suite {suite.name}", total=len(todo))
+
+        def record(result: dict) -> None:
+            label = f"{result['labels']['dataset']} | {result['labels']['config']} | seed {result['spec']['seed']}"
+            if result["status"] == "ok":
+                outcome.ok.append(label)
+            else:
+                outcome.failed.append((label, result["error"]["message"]))
+                progress.console.print(f"[red]failed[/red] {label}: {result['error']['message']}")
+            progress.advance(grid)
+
+        if workers > 1:
+            _in_pool(todo, suite.results_dir, workers, record)
+        else:
+            _in_process(todo, suite.results_dir, registry, progress, record)
+    return outcome
+
+
+def _in_process(todo: list[RunSpec], results_dir: Path, registry: Registry, progress: Progress,
+                record: Callable[[dict], None]) -> None:
+    from mmbench.run import execute  # imports torch: only when there is work
+
+    current = progress.add_task("", total=None)
+    for spec in todo:
+        progress.update(current, description=f"  {spec.dataset.label} | {spec.config_label} | seed {spec.seed}",
+                        completed=0, total=None)
+
+        def on_epoch(done: int, total: int) -> None:
+            progress.update(current, completed=done, total=total)
+
+        result = execute(spec, registry, on_epoch=on_epoch)
+        write_result(results_dir, result)
+        record(result)
+    progress.remove_task(current)
+
+
+def _in_pool(todo: list[RunSpec], results_dir: Path, workers: int, record: Callable[[dict], None]) -> None:
+    # spawn, not fork: forking a process that already runs torch threads can deadlock.
+    with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn")) as pool:
+        pending = {pool.submit(_worker, spec, str(results_dir)) for spec in todo}
+        while pending:
+            finished, pending = wait(pending, return_when=FIRST_COMPLETED)
+            for future in finished:
+                record(future.result())
+
+
+_worker_registry: Registry | None = None
+
+
+def _worker(spec: RunSpec, results_dir: str) -> dict:
+    """Pool entry point: the worker writes its own result, so a crash of the parent
+    loses nothing that finished."""
+    global _worker_registry
+    from mmbench.run import execute
+
+    if _worker_registry is None:
+        _worker_registry = load_registry()
+    result = execute(spec, _worker_registry)
+    write_result(Path(results_dir), result)
+    return {"status": result["status"], "error": result.get("error"), "labels": result["labels"],
+            "spec": {"seed": result["spec"]["seed"]}}

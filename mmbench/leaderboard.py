@@ -1,0 +1,190 @@
+"""The leaderboard, rebuilt from result files alone.
+
+Per dataset, one row per configuration with mean and std over seeds, the best value per
+column marked and a rank on the primary metric. Everything is sorted and formatted the
+same way every time: an unchanged result set gives byte-identical files, so a committed
+leaderboard shows no churn in git.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from mmbench.metric_catalog import METRICS
+from mmbench.results import load_results
+from mmbench.suite import Suite
+
+
+@dataclass
+class Stat:
+    mean: float | None
+    std: float | None
+    n: int
+
+    def format(self, fmt: str) -> str:
+        if self.mean is None:
+            return "–"
+        if self.n < 2:
+            return format(self.mean, fmt)
+        return f"{self.mean:{fmt}} ± {self.std:{fmt}}"
+
+
+@dataclass
+class Row:
+    encoder: str
+    alignment: str
+    fusion: str
+    seeds: list[int]
+    stats: dict[str, Stat]
+    rank: int = 0
+    best: list[str] = field(default_factory=list)
+
+    @property
+    def config(self) -> str:
+        return f"{self.encoder} / {self.alignment} / {self.fusion}"
+
+
+@dataclass
+class DatasetBoard:
+    dataset: str
+    task: str
+    rows: list[Row]
+
+
+@dataclass
+class Leaderboard:
+    suite: str
+    description: str
+    primary: str
+    columns: list[str]
+    datasets: list[DatasetBoard]
+    failed: list[dict[str, Any]]
+    environments: list[str]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "suite": self.suite,
+            "description": self.description,
+            "primary": self.primary,
+            "columns": self.columns,
+            "environments": self.environments,
+            "datasets": [
+                {
+                    "dataset": board.dataset,
+                    "task": board.task,
+                    "rows": [
+                        {
+                            "rank": row.rank,
+                            "encoder": row.encoder,
+                            "alignment": row.alignment,
+                            "fusion": row.fusion,
+                            "seeds": row.seeds,
+                            "best": row.best,
+                            "metrics": {m: {"mean": s.mean, "std": s.std, "n": s.n}
+                                        for m, s in row.stats.items()},
+                        }
+                        for row in board.rows
+                    ],
+                }
+                for board in self.datasets
+            ],
+            "failed": self.failed,
+        }
+
+
+def build(suite: Suite) -> tuple[Leaderboard, list[str]]:
+    """The leaderboard of a suite's current grid, and notes on what was left out."""
+    results, unreadable = load_results(suite.results_dir)
+    notes = [f"unreadable result file left out: {p}" for p in unreadable]
+    grid = {spec.run_id: i for i, spec in enumerate(suite.runs())}
+    outside = [r for r in results if r["run_id"] not in grid]
+    if outside:
+        notes.append(f"{len(outside)} result(s) in {suite.results_dir} belong to no run of the "
+                     "current suite and were left out")
+    results = sorted((r for r in results if r["run_id"] in grid), key=lambda r: grid[r["run_id"]])
+    board = from_results(results, suite.name, suite.description, suite.report["primary"],
+                         list(suite.report["columns"]))
+    return board, notes
+
+
+def from_results(results: list[dict[str, Any]], suite: str, description: str, primary: str,
+                 columns: list[str]) -> Leaderboard:
+    """Aggregate result records (in grid order) into a leaderboard."""
+    metrics = list(dict.fromkeys([primary, *columns]))
+    groups: dict[str, dict[tuple[str, str, str], list[dict]]] = {}
+    tasks: dict[str, str] = {}
+    failed = []
+    for r in results:
+        labels = r["labels"]
+        if r["status"] != "ok":
+            failed.append({"dataset": labels["dataset"], "config": labels["config"],
+                           "seed": r["spec"]["seed"], "error": r["error"]["message"]})
+            continue
+        tasks[labels["dataset"]] = r["data"]["task"]
+        key = (labels["encoder"], labels["alignment"], labels["fusion"])
+        groups.setdefault(labels["dataset"], {}).setdefault(key, []).append(r)
+
+    boards = []
+    for dataset, configs in groups.items():
+        rows = [
+            Row(encoder=enc, alignment=al, fusion=fu,
+                seeds=sorted(r["spec"]["seed"] for r in runs),
+                stats={m: _stat([r["metrics"].get(m) for r in runs]) for m in metrics})
+            for (enc, al, fu), runs in configs.items()
+        ]
+        _rank(rows, primary)
+        _mark_best(rows, metrics)
+        boards.append(DatasetBoard(dataset, tasks[dataset], rows))
+    environments = sorted({
+        f"mmbench {e.get('mmbench_version')}, torch {e.get('torch')}, python {e.get('python')}, "
+        f"{e.get('cpu_count')} CPUs, {e.get('threads')} threads, machine {e.get('machine_id')}"
+        for e in (r.get("environment", {}) for r in results if r["status"] == "ok")
+    })
+    return Leaderboard(suite, description, primary, columns, boards, failed, environments)
+
+
+def _stat(values: list[Any]) -> Stat:
+    present = [float(v) for v in values if v is not None and math.isfinite(v)]
+    if not present:
+        return Stat(None, None, 0)
+    std = statistics.stdev(present) if len(present) > 1 else 0.0
+    return Stat(statistics.fmean(present), std, len(present))
+
+
+def _rank(rows: list[Row], primary: str) -> None:
+    """Sort rows best-first on the primary metric (ties and gaps by label) and number them."""
+    direction = METRICS[primary].direction or 1
+
+    def key(row: Row):
+        mean = row.stats[primary].mean
+        return (mean is None, -direction * (mean or 0.0), row.config)
+
+    rows.sort(key=key)
+    for i, row in enumerate(rows, start=1):
+        row.rank = i
+
+
+def _mark_best(rows: list[Row], metrics: list[str]) -> None:
+    for metric in metrics:
+        direction = METRICS[metric].direction
+        means = [row.stats[metric].mean for row in rows if row.stats[metric].mean is not None]
+        if not direction or len(means) < 2:
+            continue
+        best = max(means) if direction > 0 else min(means)
+        for row in rows:
+            if row.stats[metric].mean == best:
+                row.best.append(metric)
+
+
+def write(board: Leaderboard, out_dir: Path, reporters: list[Any]) -> list[Path]:
+    """Write the board with each reporter; return every file written."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written: list[Path] = []
+    for reporter in reporters:
+        written.extend(reporter.write(board, out_dir))
+    return written

@@ -1,0 +1,37 @@
+"""Every metric a run reports: which way is better and how a leaderboard prints it.
+
+Light on purpose (no sklearn, no torch): suite validation and leaderboards read it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class MetricInfo:
+    name: str
+    #: +1 when higher is better, -1 when lower is better, 0 when neither (not marked).
+    direction: int
+    fmt: str
+    help: str
+
+
+METRICS: dict[str, MetricInfo] = {m.name: m for m in (
+    MetricInfo("accuracy", +1, ".3f", "test accuracy (subset accuracy for multilabel)"),
+    MetricInfo("f1", +1, ".3f", "test F1: positive class (binary), macro (multiclass, multilabel)"),
+    MetricInfo("auroc", +1, ".3f", "test AUROC: binary; one-vs-rest macro; macro over labels"),
+    MetricInfo("best_epoch", 0, ".1f", "epoch chosen on validation"),
+    MetricInfo("epochs_run", 0, ".1f", "epochs trained (fewer with early stopping)"),
+    MetricInfo("train_s_per_epoch", -1, ".4f", "training seconds per epoch"),
+    MetricInfo("train_s_total", -1, ".3f", "training seconds in total"),
+    MetricInfo("infer_s_per_epoch", -1, ".4f", "seconds for one inference pass over the test split"),
+    MetricInfo("infer_s_per_sample", -1, ".2e", "inference seconds per test sample"),
+    MetricInfo("extract_s_per_sample", -1, ".2e", "embedding-extraction seconds per sample"),
+    MetricInfo("model_mb", -1, ".3f", "parameters x 4 bytes, MiB (seed 000)"),
+    MetricInfo("data_mb_per_epoch", -1, ".2f", "bytes of every batch tensor in one epoch, MiB (seed 000)"),
+    MetricInfo("peak_rss_mb", -1, ".0f", "peak resident memory of the process during the run, MiB"),
+)}
+
+DEFAULT_COLUMNS = ("auroc", "f1", "accuracy", "best_epoch", "train_s_per_epoch",
+                   "infer_s_per_sample", "model_mb", "peak_rss_mb")

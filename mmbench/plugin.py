@@ -1,0 +1,148 @@
+"""Base classes for the five kinds of plugin.
+
+A plugin is a class with declarative metadata (name, version, modalities, task kinds,
+parameters, citation) and a small behaviour contract. The registry reads the metadata
+without instantiating anything, so listing and validating stay cheap; an instance is
+made per run with its resolved parameters as ``self.params``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from mmbench.data import TASK_KINDS, DatasetTable, SplitData
+from mmbench.params import Param
+
+if TYPE_CHECKING:
+    from mmbench.leaderboard import Leaderboard
+    from mmbench.training import FitReport, TrainConfig
+
+
+class Plugin:
+    """Metadata every plugin class declares."""
+
+    kind: ClassVar[str] = ""
+    #: Registry name used in suites: lower case, digits and underscores.
+    name: ClassVar[str] = ""
+    #: Plugin version; when omitted the distribution's version is used.
+    version: ClassVar[str | None] = None
+    #: One line shown by ``mmbench plugins``; defaults to the docstring's first line.
+    description: ClassVar[str] = ""
+    citation: ClassVar[str] = ""
+    #: Modalities the plugin works with; empty means any.
+    modalities: ClassVar[tuple[str, ...]] = ()
+    task_kinds: ClassVar[tuple[str, ...]] = TASK_KINDS
+    parameters: ClassVar[tuple[Param, ...]] = ()
+
+    def __init__(self, **params: Any):
+        self.params = params
+
+    @classmethod
+    def summary(cls) -> str:
+        if cls.description:
+            return cls.description
+        doc = (cls.__doc__ or "").strip()
+        return doc.splitlines()[0] if doc else ""
+
+
+class Dataset(Plugin):
+    """Loads every sample of one dataset into a ``DatasetTable``."""
+
+    kind = "dataset"
+
+    def task_kind(self) -> str:
+        """The task this configuration yields, known without loading the data."""
+        if len(self.task_kinds) == 1:
+            return self.task_kinds[0]
+        raise NotImplementedError(
+            f"{type(self).__name__} supports several task kinds: override task_kind()"
+        )
+
+    def fingerprint(self) -> str:
+        """Identity of the data: a change here is a new run, never a stale result.
+
+        The default covers generated data (name, version, parameters). Datasets read
+        from disk override it to add what they read (file names, sizes, mtimes).
+        """
+        return stable_hash({"name": self.name, "version": self.version, "params": self.params})
+
+    def load(self) -> DatasetTable:
+        raise NotImplementedError
+
+
+class Encoder(Plugin):
+    """Turns raw items of a modality (texts, image paths, ...) into feature vectors."""
+
+    kind = "encoder"
+
+    def fit(self, modality: str, items: Any) -> None:
+        """Fit on the TRAIN split only (vocabularies, scalers); most encoders need nothing."""
+
+    def encode(self, modality: str, items: Any) -> Any:
+        """Return an (n, d) float array for ``items``."""
+        raise NotImplementedError
+
+
+class Alignment(Plugin):
+    """Changes embeddings before fusion: fitted on train, applied to every split."""
+
+    kind = "alignment"
+
+    def fit(self, train: SplitData) -> None:
+        """Estimate what the alignment needs from the TRAIN split only."""
+
+    def transform(self, data: SplitData) -> SplitData:
+        raise NotImplementedError
+
+
+class Fusion(Plugin):
+    """Learns from train (+ validation for model selection) and predicts probabilities.
+
+    ``predict_proba`` returns (n,) positive-class probabilities for binary tasks and
+    (n, C) for multiclass (rows sum to 1) and multilabel (one probability per label).
+    """
+
+    kind = "fusion"
+    #: "embeddings": features per modality (most fusions); "raw": raw samples + encoders.
+    consumes: ClassVar[str] = "embeddings"
+    #: The method's own training protocol (its paper's values); a suite's ``[train]`` and
+    #: the fusion entry's ``train`` table override them.
+    train_defaults: ClassVar[dict[str, Any]] = {}
+
+    def fit(self, train: SplitData, val: SplitData, config: TrainConfig,
+            on_epoch: Callable[[int, int], None] | None = None) -> FitReport:
+        """Train on ``train``; use ``val`` only for model selection. Call ``on_epoch(done,
+        total)`` after each epoch so the runner can show progress."""
+        raise NotImplementedError
+
+    def predict_proba(self, data: SplitData) -> Any:
+        raise NotImplementedError
+
+
+class Reporter(Plugin):
+    """Writes a leaderboard in one format (markdown, CSV, JSON, plots...)."""
+
+    kind = "reporter"
+
+    def write(self, board: Leaderboard, out_dir: Path) -> list[Path]:
+        raise NotImplementedError
+
+
+#: The base class each registration hook must return subclasses of.
+PLUGIN_BASES: dict[str, type[Plugin]] = {
+    "dataset": Dataset,
+    "encoder": Encoder,
+    "alignment": Alignment,
+    "fusion": Fusion,
+    "reporter": Reporter,
+}
+
+
+def stable_hash(obj: Any, length: int = 16) -> str:
+    """A hash of JSON-able data that is the same on every machine and Python run."""
+    text = json.dumps(obj, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:length]

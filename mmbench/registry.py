@@ -1,0 +1,239 @@
+"""Plugin discovery and name resolution.
+
+Distributions register through the ``mmbench`` entry-point group (the built-ins too).
+Each entry point is loaded and each registration hook is called separately, so one
+broken plugin is reported with its distribution and reason and skipped, never fatal.
+
+Environment (like pytest's):
+- ``MMBENCH_PLUGINS``: comma-separated allow-list; each item is an entry-point name, a
+  distribution name, or an importable module (loaded as a plugin even if not installed).
+- ``MMBENCH_DISABLE_PLUGIN_AUTOLOAD``: load no entry points except those allowed above.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import re
+import traceback
+from collections import defaultdict
+from dataclasses import dataclass, field
+from importlib.metadata import EntryPoint, entry_points
+from types import ModuleType
+
+import pluggy
+
+from mmbench import hookspecs
+from mmbench.data import TASK_KINDS
+from mmbench.errors import PluginConflictError, UnknownPluginError, did_you_mean
+from mmbench.params import Param
+from mmbench.plugin import PLUGIN_BASES, Plugin
+
+NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_]*$")
+
+#: hook name -> plugin kind it registers
+HOOKS: dict[str, str] = {
+    "mmbench_register_datasets": "dataset",
+    "mmbench_register_encoders": "encoder",
+    "mmbench_register_alignments": "alignment",
+    "mmbench_register_fusions": "fusion",
+    "mmbench_register_reporters": "reporter",
+}
+
+
+@dataclass(frozen=True)
+class Source:
+    """Where a plugin came from: the entry point and the distribution behind it."""
+
+    entry_point: str
+    distribution: str
+    version: str
+
+
+@dataclass(frozen=True)
+class PluginInfo:
+    kind: str
+    name: str
+    cls: type[Plugin]
+    version: str
+    source: Source
+
+    def describe(self) -> dict:
+        """JSON-able metadata, as ``mmbench plugins --json`` prints it."""
+        return {
+            "kind": self.kind,
+            "name": self.name,
+            "version": self.version,
+            "distribution": self.source.distribution,
+            "entry_point": self.source.entry_point,
+            "status": "ok",
+            "description": self.cls.summary(),
+            "modalities": list(self.cls.modalities),
+            "task_kinds": list(self.cls.task_kinds),
+            "consumes": getattr(self.cls, "consumes", None),
+            "citation": self.cls.citation,
+            "parameters": [p.describe() for p in self.cls.parameters],
+        }
+
+
+@dataclass(frozen=True)
+class BrokenPlugin:
+    source: Source
+    reason: str
+
+    def describe(self) -> dict:
+        return {
+            "distribution": self.source.distribution,
+            "version": self.source.version,
+            "entry_point": self.source.entry_point,
+            "status": "broken",
+            "reason": self.reason,
+        }
+
+
+@dataclass
+class Registry:
+    """Every loaded plugin by kind and name, plus what failed to load."""
+
+    plugins: dict[str, dict[str, PluginInfo]] = field(default_factory=lambda: defaultdict(dict))
+    conflicts: dict[tuple[str, str], list[PluginInfo]] = field(default_factory=dict)
+    broken: list[BrokenPlugin] = field(default_factory=list)
+
+    def add(self, info: PluginInfo) -> None:
+        existing = self.plugins[info.kind].get(info.name)
+        if existing is not None and existing.cls is not info.cls:
+            self.conflicts.setdefault((info.kind, info.name), [existing]).append(info)
+            return
+        self.plugins[info.kind][info.name] = info
+
+    def names(self, kind: str) -> list[str]:
+        return sorted(self.plugins[kind])
+
+    def get(self, kind: str, name: str) -> PluginInfo:
+        """Resolve a name, with "did you mean" on typos and both sources on conflicts."""
+        if (kind, name) in self.conflicts:
+            who = " and ".join(
+                f"{i.source.distribution} {i.source.version} (entry point {i.source.entry_point!r})"
+                for i in self.conflicts[(kind, name)]
+            )
+            raise PluginConflictError(
+                f"{kind} {name!r} is registered by both {who}; uninstall one of them, "
+                "or choose one with MMBENCH_PLUGINS"
+            )
+        try:
+            return self.plugins[kind][name]
+        except KeyError:
+            hint = did_you_mean(name, self.plugins[kind])
+            broken = ""
+            if self.broken:
+                broken = f" ({len(self.broken)} plugin(s) failed to load: see `mmbench plugins`)"
+            raise UnknownPluginError(f"unknown {kind} {name!r}; {hint}{broken}") from None
+
+    def all(self) -> list[PluginInfo]:
+        return [info for kind in PLUGIN_BASES for info in sorted(
+            self.plugins[kind].values(), key=lambda i: i.name)]
+
+
+def load_registry() -> Registry:
+    """Discover every allowed plugin; never raises because of a plugin's own fault."""
+    pm = pluggy.PluginManager(hookspecs.PROJECT_NAME)
+    pm.add_hookspecs(hookspecs)
+    registry = Registry()
+    sources: dict[str, Source] = {}
+
+    allowed = _allow_list()
+    autoload = not os.environ.get("MMBENCH_DISABLE_PLUGIN_AUTOLOAD")
+    seen: set[str] = set()
+    for ep in sorted(entry_points(group=hookspecs.ENTRY_POINT_GROUP), key=lambda e: e.name):
+        source = _source_of(ep)
+        matched = allowed is not None and (ep.name in allowed or source.distribution in allowed)
+        if matched:
+            seen.update({ep.name, source.distribution})
+        if not (matched or (autoload and allowed is None)):
+            continue
+        try:
+            module = ep.load()
+        except Exception as exc:  # a plugin's import error must not stop the others
+            registry.broken.append(BrokenPlugin(source, _reason(exc)))
+            continue
+        _register(pm, registry, sources, module, source)
+    for item in sorted((allowed or set()) - seen):
+        source = Source(entry_point=item, distribution=item, version="unknown")
+        try:
+            module = importlib.import_module(item)
+        except Exception as exc:
+            registry.broken.append(BrokenPlugin(source, _reason(exc)))
+            continue
+        version = str(getattr(module, "__version__", "unknown"))
+        _register(pm, registry, sources, module, Source(item, item, version))
+
+    for hook_name, kind in HOOKS.items():
+        for impl in getattr(pm.hook, hook_name).get_hookimpls():
+            source = sources[impl.plugin_name]
+            try:
+                returned = impl.function()
+                classes = _check_returned(returned, kind, hook_name)
+            except Exception as exc:
+                registry.broken.append(BrokenPlugin(source, f"{hook_name}: {_reason(exc)}"))
+                continue
+            for cls in classes:
+                version = cls.version or source.version
+                registry.add(PluginInfo(kind, cls.name, cls, version, source))
+    return registry
+
+
+def _register(pm: pluggy.PluginManager, registry: Registry, sources: dict[str, Source],
+              module: ModuleType, source: Source) -> None:
+    if pm.is_registered(module):  # two entry points naming one module
+        return
+    try:
+        pm.register(module, name=source.entry_point)
+    except Exception as exc:  # e.g. a misspelled hook name (pluggy validates them)
+        registry.broken.append(BrokenPlugin(source, _reason(exc)))
+        return
+    sources[source.entry_point] = source
+
+
+def _check_returned(returned: object, kind: str, hook_name: str) -> list[type[Plugin]]:
+    base = PLUGIN_BASES[kind]
+    if not isinstance(returned, (list, tuple)):
+        raise TypeError(f"must return a list of {base.__name__} subclasses, got {type(returned).__name__}")
+    classes = []
+    for cls in returned:
+        if not (isinstance(cls, type) and issubclass(cls, base)):
+            raise TypeError(f"{cls!r} is not a subclass of mmbench.plugin.{base.__name__}")
+        if not isinstance(cls.name, str) or not NAME_PATTERN.match(cls.name):
+            raise TypeError(
+                f"{cls.__name__}.name must be lower case letters, digits and underscores, got {cls.name!r}"
+            )
+        bad = [p for p in cls.parameters if not isinstance(p, Param)]
+        if bad:
+            raise TypeError(f"{cls.__name__}.parameters must hold mmbench.params.Param objects, got {bad[0]!r}")
+        names = [p.name for p in cls.parameters]
+        if len(set(names)) != len(names):
+            raise TypeError(f"{cls.__name__}.parameters declares a name twice: {names}")
+        unknown_tasks = set(cls.task_kinds) - set(TASK_KINDS)
+        if unknown_tasks:
+            raise TypeError(f"{cls.__name__}.task_kinds has unknown kinds {sorted(unknown_tasks)}")
+        classes.append(cls)
+    return classes
+
+
+def _source_of(ep: EntryPoint) -> Source:
+    dist = ep.dist
+    if dist is None:
+        return Source(ep.name, "unknown", "unknown")
+    return Source(ep.name, dist.metadata["Name"], dist.version)
+
+
+def _allow_list() -> set[str] | None:
+    raw = os.environ.get("MMBENCH_PLUGINS")
+    if raw is None:
+        return None
+    return {item.strip() for item in raw.split(",") if item.strip()}
+
+
+def _reason(exc: BaseException) -> str:
+    frame = traceback.extract_tb(exc.__traceback__)[-1:] if exc.__traceback__ else []
+    where = f" ({frame[0].filename}:{frame[0].lineno})" if frame else ""
+    return f"{type(exc).__name__}: {exc}{where}"

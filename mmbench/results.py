@@ -1,0 +1,119 @@
+"""One versioned JSON file per run (mteb's shape), written atomically.
+
+A file's name is the run id, the hash of everything that determines the run, so a
+re-run finds finished work by name and a changed parameter can never reuse a stale
+result. Files are the source of truth; tables and leaderboards are rebuilt from them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import socket
+import subprocess
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from mmbench.files import write_text_atomic
+from mmbench.plugin import stable_hash
+
+SCHEMA_VERSION = 1
+
+
+def result_path(results_dir: Path, run_id: str) -> Path:
+    return Path(results_dir) / f"{run_id}.json"
+
+
+def write_result(results_dir: Path, result: dict[str, Any]) -> Path:
+    """Write one result atomically; a killed process never leaves half a file."""
+    text = json.dumps(result, indent=2, sort_keys=True, allow_nan=False, default=str) + "\n"
+    return write_text_atomic(result_path(results_dir, result["run_id"]), text)
+
+
+def read_result(path: Path) -> dict[str, Any] | None:
+    """The result in ``path``, or None when it is unreadable or from another schema."""
+    try:
+        data = json.loads(Path(path).read_text())
+    except (OSError, ValueError):
+        return None
+    if not isinstance(data, dict) or data.get("schema_version") != SCHEMA_VERSION:
+        return None
+    return data
+
+
+def is_finished(results_dir: Path, run_id: str) -> bool:
+    """A run counts as done only when it succeeded; a failed one is retried."""
+    result = read_result(result_path(results_dir, run_id))
+    return result is not None and result.get("status") == "ok"
+
+
+def load_results(results_dir: Path) -> tuple[list[dict[str, Any]], list[Path]]:
+    """Every readable result in a folder, sorted by run id, and the unreadable files."""
+    good, bad = [], []
+    for path in sorted(Path(results_dir).glob("*.json")):
+        data = read_result(path)
+        (good if data is not None else bad).append(data if data is not None else path)
+    return sorted(good, key=lambda r: r["run_id"]), bad
+
+
+def clean_numbers(value: Any) -> Any:
+    """NaN and infinity are not JSON: store them as null."""
+    if isinstance(value, float) and (value != value or value in (float("inf"), float("-inf"))):
+        return None
+    if isinstance(value, dict):
+        return {k: clean_numbers(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [clean_numbers(v) for v in value]
+    return value
+
+
+@cache
+def environment() -> dict[str, Any]:
+    """Where a result was measured; times are only comparable on one ``machine_id``."""
+    import torch  # the run already imported it
+
+    from mmbench import __version__
+
+    return {
+        "mmbench_version": __version__,
+        "git_commit": _git_commit(),
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "platform": platform.platform(),
+        "machine_id": machine_id(),
+        "cpu_count": os.cpu_count(),
+    }
+
+
+def machine_id() -> str:
+    """A stable id of this machine: host, CPU model and core count, /etc/machine-id."""
+    parts = [socket.gethostname(), platform.machine(), str(os.cpu_count()), _cpu_model()]
+    try:
+        parts.append(Path("/etc/machine-id").read_text().strip())
+    except OSError:
+        pass
+    return stable_hash(parts, length=12)
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor()
+
+
+def _git_commit() -> str | None:
+    """The commit of the mmbench source tree, when it runs from a git checkout."""
+    source = Path(__file__).resolve().parent.parent
+    try:
+        out = subprocess.run(["git", "-C", str(source), "rev-parse", "HEAD"], capture_output=True,
+                             text=True, timeout=5, check=False)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    commit = out.stdout.strip()
+    return commit if out.returncode == 0 and commit else None

@@ -1,0 +1,186 @@
+"""One run of the grid: load, split, encode, align, fuse, measure, record.
+
+``execute`` never raises because of the run itself: a failure becomes a result with
+``status = "failed"`` and its error, so one bad configuration cannot sink a suite.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+import traceback
+from collections.abc import Callable
+from datetime import datetime, timezone
+from typing import Any
+
+import numpy as np
+import torch
+
+from mmbench import memory, metrics
+from mmbench.data import DatasetTable, SplitData, is_features
+from mmbench.errors import UserError
+from mmbench.registry import Registry
+from mmbench.results import SCHEMA_VERSION, clean_numbers, environment
+from mmbench.splits import split_indices
+from mmbench.suite import PluginConfig, RunSpec
+from mmbench.train_config import TrainConfig
+
+EpochCallback = Callable[[int, int], None]
+
+#: Datasets already loaded by this process, keyed by (name, fingerprint): a suite runs
+#: many configurations on one dataset, and loading is often the slow part.
+_loaded: dict[tuple[str, str], DatasetTable] = {}
+_MAX_LOADED = 4
+
+
+def execute(spec: RunSpec, registry: Registry, on_epoch: EpochCallback | None = None) -> dict[str, Any]:
+    """Run one configuration and return its result record (ok or failed)."""
+    started = datetime.now(timezone.utc)
+    clock = time.perf_counter()
+    memory.reset_peak()
+    result: dict[str, Any] = {
+        "schema_version": SCHEMA_VERSION,
+        "run_id": spec.run_id,
+        "suite": spec.suite,
+        "spec": spec.identity(),
+        "labels": {
+            "dataset": spec.dataset.label,
+            "encoder": spec.encoder_label,
+            "alignment": spec.alignment.label if spec.alignment else "-",
+            "fusion": spec.fusion.label,
+            "config": spec.config_label,
+        },
+    }
+    try:
+        threads = _seed_and_threads(spec)
+        outcome = _pipeline(spec, registry, on_epoch)
+        result.update(status="ok", error=None, **outcome)
+    except Exception as exc:  # recorded, and the suite goes on
+        threads = torch.get_num_threads()
+        result.update(status="failed", error={
+            "type": type(exc).__name__,
+            "message": str(exc),
+            "traceback": None if isinstance(exc, UserError) else traceback.format_exc(),
+        })
+    result["environment"] = {**environment(), "threads": threads}
+    result["started_at"] = started.isoformat(timespec="seconds")
+    result["duration_s"] = time.perf_counter() - clock
+    return clean_numbers(result)
+
+
+def _seed_and_threads(spec: RunSpec) -> int:
+    random.seed(spec.seed)
+    np.random.seed(spec.seed)
+    torch.manual_seed(spec.seed)
+    if spec.threads:
+        torch.set_num_threads(spec.threads)
+    return torch.get_num_threads()
+
+
+def _pipeline(spec: RunSpec, registry: Registry, on_epoch: EpochCallback | None) -> dict[str, Any]:
+    table = _load(spec.dataset, spec.dataset_fingerprint, registry)
+    split_seed = spec.seed if spec.split["seed"] < 0 else spec.split["seed"]
+    rows = split_indices(table, spec.split["val"], spec.split["test"], split_seed)
+    parts = {name: table.subset(index) for name, index in rows.items()}
+
+    features, extract_s = _features(parts, spec.encoders, registry)
+    splits = {name: SplitData(parts[name].ids, features[name], parts[name].labels, table.task,
+                              table.classes) for name in parts}
+
+    if spec.alignment is not None:
+        alignment = _instance(registry, spec.alignment)
+        alignment.fit(splits["train"])
+        splits = {name: alignment.transform(data) for name, data in splits.items()}
+
+    fusion = _instance(registry, spec.fusion)
+    if fusion.consumes != "embeddings":
+        raise UserError(
+            f"fusion {spec.fusion.name!r} consumes {fusion.consumes!r} input, which this "
+            "version of mmbench cannot hand it; upgrade mmbench or pick another fusion"
+        )
+    config = TrainConfig.from_params(spec.fusion.train, seed=spec.seed)
+    report = fusion.fit(splits["train"], splits["val"], config, on_epoch=on_epoch)
+
+    test = splits["test"]
+    started = time.perf_counter()
+    proba = np.asarray(fusion.predict_proba(test))
+    infer_s = time.perf_counter() - started
+    _check_proba(proba, test, spec.fusion.name)
+
+    n_samples = sum(len(p) for p in parts.values())
+    measured = {
+        **metrics.quality(test.labels, proba, test.task),
+        "best_epoch": report.best_epoch,
+        "epochs_run": report.epochs_run,
+        "train_s_per_epoch": report.train_s_per_epoch,
+        "train_s_total": report.train_s_total,
+        "infer_s_per_epoch": infer_s,
+        "infer_s_per_sample": infer_s / max(len(test), 1),
+        "extract_s_per_sample": extract_s / n_samples,
+        "model_mb": report.model_mb,
+        "data_mb_per_epoch": report.data_mb_per_epoch,
+        "peak_rss_mb": memory.peak_rss_mb(),
+    }
+    return {
+        "metrics": measured,
+        "history": report.history,
+        "data": {
+            "task": table.task,
+            "classes": list(table.classes),
+            "n": {name: len(p) for name, p in parts.items()},
+            "dims": {m: int(x.shape[1]) for m, x in sorted(splits["train"].features.items())},
+        },
+    }
+
+
+def _load(config: PluginConfig, fingerprint: str, registry: Registry) -> DatasetTable:
+    key = (config.name, fingerprint)
+    if key not in _loaded:
+        if len(_loaded) >= _MAX_LOADED:
+            _loaded.pop(next(iter(_loaded)))
+        _loaded[key] = _instance(registry, config).load()
+    return _loaded[key]
+
+
+def _instance(registry: Registry, config: PluginConfig):
+    return registry.get(config.kind, config.name).cls(**config.params)
+
+
+def _features(parts: dict[str, DatasetTable], encoders: dict[str, PluginConfig],
+              registry: Registry) -> tuple[dict[str, dict[str, np.ndarray]], float]:
+    """Features per split and modality; raw modalities go through their encoder, which is
+    fitted on the train split only. Returns the total extraction seconds too."""
+    out: dict[str, dict[str, np.ndarray]] = {name: {} for name in parts}
+    instances: dict[int, Any] = {}
+    extract_s = 0.0
+    for modality, values in parts["train"].modalities.items():
+        if is_features(values):
+            for name, part in parts.items():
+                out[name][modality] = part.modalities[modality]
+            continue
+        config = encoders.get(modality)
+        if config is None:
+            raise UserError(
+                f"modality {modality!r} holds raw items (not vectors); add an [[encoders]] "
+                f"entry that encodes {modality!r} to the suite"
+            )
+        encoder = instances.setdefault(id(config), _instance(registry, config))
+        started = time.perf_counter()
+        encoder.fit(modality, values)
+        for name, part in parts.items():
+            vectors = np.asarray(encoder.encode(modality, part.modalities[modality]), dtype=np.float32)
+            if vectors.ndim != 2 or len(vectors) != len(part):
+                raise ValueError(f"encoder {config.name!r} returned shape {vectors.shape} for "
+                                 f"{len(part)} {modality} items; expected (n, dim)")
+            out[name][modality] = vectors
+        extract_s += time.perf_counter() - started
+    return out, extract_s
+
+
+def _check_proba(proba: np.ndarray, data: SplitData, fusion: str) -> None:
+    expected = (len(data),) if data.task == "binary" else (len(data), len(data.classes))
+    if proba.shape != expected:
+        raise ValueError(f"fusion {fusion!r} returned probabilities of shape {proba.shape}; "
+                         f"expected {expected} for a {data.task} task")
+    if not np.all(np.isfinite(proba)):
+        raise ValueError(f"fusion {fusion!r} returned non-finite probabilities")

@@ -1,0 +1,329 @@
+"""TOML suites: read, validate as a whole, expand into a grid of runs.
+
+Every problem in a suite is collected and reported at once, each located by file,
+table and key, before any work starts. Axes are datasets x encoders x alignments x
+fusions x seeds; a list given for a scalar parameter is a sweep over its values.
+"""
+
+from __future__ import annotations
+
+import itertools
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from mmbench.errors import SuiteError, UserError, did_you_mean
+from mmbench.metric_catalog import DEFAULT_COLUMNS, METRICS
+from mmbench.params import Param, is_sweep, resolve_params
+from mmbench.plugin import stable_hash
+from mmbench.registry import Registry
+from mmbench.train_config import TRAIN_PARAMS
+
+SUITE_PARAMS = (
+    Param("name", str, Param.REQUIRED, "suite name: names the results folder and leaderboard files"),
+    Param("description", str, "", "one line shown atop the leaderboard"),
+    Param("seeds", list, [0], "seeds; every configuration runs once per seed"),
+    Param("threads", int, 0, "torch threads per run (0: leave torch's default)", min=0),
+)
+SPLIT_PARAMS = (
+    Param("val", float, 0.1, "validation fraction of all samples (model selection)", min=0.01, max=0.9),
+    Param("test", float, 0.2, "test fraction of all samples", min=0.01, max=0.9),
+    Param("seed", int, -1, "fixed split seed; -1 splits with each run's seed"),
+)
+REPORT_PARAMS = (
+    Param("primary", str, "auroc", "metric that ranks configurations", choices=tuple(METRICS)),
+    Param("columns", list, list(DEFAULT_COLUMNS), "metrics shown in the leaderboard, in order"),
+    Param("output", str, "leaderboard", "folder the leaderboard files go to"),
+    Param("results", str, "results", "folder the per-run result JSON files go under"),
+)
+TABLES = ("suite", "split", "train", "datasets", "encoders", "alignments", "fusions", "report")
+#: Keys of an axis entry that belong to the harness, not to the plugin's parameters.
+RESERVED = {"name", "label"}
+AXES = {"datasets": "dataset", "encoders": "encoder", "alignments": "alignment", "fusions": "fusion"}
+
+
+@dataclass(frozen=True)
+class PluginConfig:
+    """One resolved plugin choice on an axis of the grid."""
+
+    kind: str
+    name: str
+    version: str
+    params: dict[str, Any]
+    label: str
+    #: fusions only: every training setting of the run (defaults < the fusion's own
+    #: protocol < the suite's ``[train]`` < the entry's ``train`` table).
+    train: dict[str, Any] = field(default_factory=dict)
+
+    def identity(self) -> dict[str, Any]:
+        out = {"name": self.name, "version": self.version, "params": self.params}
+        return {**out, "train": self.train} if self.kind == "fusion" else out
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """Everything that determines one run; its hash names the result file."""
+
+    suite: str
+    dataset: PluginConfig
+    dataset_fingerprint: str
+    encoders: dict[str, PluginConfig]
+    alignment: PluginConfig | None
+    fusion: PluginConfig
+    split: dict[str, Any]
+    seed: int
+    threads: int
+
+    def identity(self) -> dict[str, Any]:
+        """What the run id hashes: not the suite name or labels, which change no number."""
+        return {
+            "dataset": {**self.dataset.identity(), "fingerprint": self.dataset_fingerprint},
+            "encoders": {m: c.identity() for m, c in sorted(self.encoders.items())},
+            "alignment": self.alignment.identity() if self.alignment else None,
+            "fusion": self.fusion.identity(),
+            "split": self.split,
+            "seed": self.seed,
+        }
+
+    @property
+    def run_id(self) -> str:
+        return stable_hash(self.identity())
+
+    @property
+    def config_label(self) -> str:
+        parts = [self.encoder_label, self.alignment.label if self.alignment else "-", self.fusion.label]
+        return " / ".join(parts)
+
+    @property
+    def encoder_label(self) -> str:
+        labels = sorted({c.label for c in self.encoders.values()})
+        return "+".join(labels) if labels else "-"
+
+
+@dataclass
+class Suite:
+    path: Path
+    name: str
+    description: str
+    seeds: list[int]
+    threads: int
+    split: dict[str, Any]
+    datasets: list[tuple[PluginConfig, str]]  # (config, fingerprint)
+    encoders: list[dict[str, PluginConfig]]
+    alignments: list[PluginConfig | None]
+    fusions: list[PluginConfig]
+    report: dict[str, Any]
+
+    def runs(self) -> list[RunSpec]:
+        """The grid, in a stable order (datasets outermost, seeds innermost)."""
+        grid = itertools.product(self.datasets, self.encoders or [{}], self.alignments,
+                                 self.fusions, self.seeds)
+        return [
+            RunSpec(suite=self.name, dataset=ds, dataset_fingerprint=fp, encoders=enc,
+                    alignment=al, fusion=fu, split=self.split,
+                    seed=seed, threads=self.threads)
+            for (ds, fp), enc, al, fu, seed in grid
+        ]
+
+    @property
+    def results_dir(self) -> Path:
+        return Path(self.report["results"]) / self.name
+
+
+def load_suite(path: str | Path, registry: Registry) -> Suite:
+    """Read and validate a suite; raise ``SuiteError`` listing every problem found."""
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"{path}: no such suite file")
+    try:
+        raw = tomllib.loads(path.read_text())
+    except tomllib.TOMLDecodeError as exc:
+        raise SuiteError([(str(path), f"not valid TOML: {exc}")]) from None
+    return _SuiteReader(path, raw, registry).read()
+
+
+class _SuiteReader:
+    """Collects problems while it reads, so the user sees them all in one go."""
+
+    def __init__(self, path: Path, raw: dict[str, Any], registry: Registry):
+        self.path, self.raw, self.registry = path, raw, registry
+        self.problems: list[tuple[str, str]] = []
+
+    def problem(self, where: str, message: str) -> None:
+        self.problems.append((f"{self.path}: {where}", message))
+
+    def read(self) -> Suite:
+        for key in self.raw:
+            if key not in TABLES:
+                self.problem(f"[{key}]", f"unknown table; {did_you_mean(key, TABLES)}")
+        suite = self.table("suite", SUITE_PARAMS)
+        split = self.table("split", SPLIT_PARAMS)
+        train = self.table("train", TRAIN_PARAMS)
+        self.suite_train = {k: v for k, v in train.items() if k in self.raw.get("train", {})}
+        report = self.table("report", REPORT_PARAMS)
+        seeds = suite.get("seeds", [])
+        if not seeds or not all(isinstance(s, int) and not isinstance(s, bool) for s in seeds):
+            self.problem("[suite] seeds", f"expected a non-empty list of integers, got {seeds!r}")
+        for column in report.get("columns", []):
+            if column not in METRICS:
+                self.problem("[report] columns", f"unknown metric {column!r}; {did_you_mean(str(column), METRICS)}")
+        if split and split["val"] + split["test"] >= 0.9:
+            self.problem("[split]", "val + test must leave at least 10% of the samples for training")
+
+        datasets = self.axis_with_fingerprints()
+        encoders = self.encoder_axis()
+        alignments: list[PluginConfig | None] = self.axis("alignments") or [None]
+        fusions = self.axis("fusions")
+        for table in ("datasets", "fusions"):
+            if not self.raw.get(table):
+                self.problem(f"[[{table}]]", f"the suite needs at least one [[{table}]] entry")
+        self.check_task_kinds(datasets, fusions)
+        if self.problems:
+            raise SuiteError(self.problems)
+        return Suite(path=self.path, name=suite["name"], description=suite["description"],
+                     seeds=seeds, threads=suite["threads"], split=split,
+                     datasets=datasets, encoders=encoders, alignments=alignments,
+                     fusions=fusions, report=report)
+
+    def table(self, key: str, declared: tuple[Param, ...]) -> dict[str, Any]:
+        given = self.raw.get(key, {})
+        if not isinstance(given, dict):
+            self.problem(f"[{key}]", "expected a table ([" + key + "]), not an array or value")
+            return {}
+        resolved, problems = resolve_params(declared, given)
+        for param_key, message in problems:
+            self.problem(f"[{key}] {param_key}", message)
+        return resolved
+
+    def entries(self, table: str) -> list[tuple[str, dict[str, Any]]]:
+        raw = self.raw.get(table, [])
+        if not isinstance(raw, list) or not all(isinstance(e, dict) for e in raw):
+            self.problem(f"[[{table}]]", f"expected an array of tables: write each entry as [[{table}]]")
+            return []
+        return [(f"[[{table}]] #{i + 1}", entry) for i, entry in enumerate(raw)]
+
+    def axis(self, table: str) -> list[PluginConfig]:
+        configs: list[PluginConfig] = []
+        for where, entry in self.entries(table):
+            configs.extend(self.plugin_configs(AXES[table], entry, where))
+        return configs
+
+    def axis_with_fingerprints(self) -> list[tuple[PluginConfig, str]]:
+        out = []
+        for config in self.axis("datasets"):
+            info = self.registry.get("dataset", config.name)
+            try:
+                out.append((config, info.cls(**config.params).fingerprint()))
+            except UserError as exc:
+                self.problem(f"[[datasets]] {config.label}", str(exc))
+        return out
+
+    def encoder_axis(self) -> list[dict[str, PluginConfig]]:
+        """An entry is either one encoder for the modalities it declares (``name = ...``)
+        or one encoder per modality (``image = "a"``, ``text = { name = "b", ... }``)."""
+        axis: list[dict[str, PluginConfig]] = []
+        for where, entry in self.entries("encoders"):
+            if "name" in entry:
+                for config in self.plugin_configs("encoder", entry, where):
+                    modalities = self.registry.get("encoder", config.name).cls.modalities
+                    axis.append({m: config for m in modalities})
+                continue
+            per_modality: dict[str, list[PluginConfig]] = {}
+            for modality, value in entry.items():
+                sub = {"name": value} if isinstance(value, str) else value
+                if not isinstance(sub, dict):
+                    self.problem(f"{where} {modality}", 'expected an encoder name or a table like { name = "..." }')
+                    continue
+                per_modality[modality] = self.plugin_configs("encoder", sub, f"{where} {modality}")
+            if not per_modality:
+                self.problem(where, 'give name = "..." or one encoder per modality (image = "...")')
+            for combo in itertools.product(*per_modality.values()):
+                axis.append(dict(zip(per_modality, combo)))
+        return axis
+
+    def plugin_configs(self, kind: str, entry: dict[str, Any], where: str) -> list[PluginConfig]:
+        """Resolve one axis entry into one config per point of its sweeps."""
+        name = entry.get("name")
+        if not isinstance(name, str):
+            self.problem(f"{where} name", f'required: the {kind} plugin to use, e.g. name = "..."')
+            return []
+        where = f'{where} (name = "{name}")'
+        try:
+            info = self.registry.get(kind, name)
+        except UserError as exc:
+            self.problem(f"{where} name", str(exc))
+            return []
+        declared = {p.name: p for p in info.cls.parameters}
+        given = {k: v for k, v in entry.items() if k not in RESERVED}
+        train_given: dict[str, Any] = {}
+        if kind == "fusion" and "train" in given and "train" not in declared:
+            train_given = given.pop("train")
+            if not isinstance(train_given, dict):
+                self.problem(f"{where} train", "expected a table of training settings, e.g. train = { epochs = 10 }")
+                train_given = {}
+        label = entry.get("label")
+        if label is not None and not isinstance(label, str):
+            self.problem(f"{where} label", f"expected a string, got {label!r}")
+            label = None
+
+        configs = []
+        train_by_name = {p.name: p for p in TRAIN_PARAMS}
+        train_defaults: dict[str, Any] = {}
+        if kind == "fusion":
+            train_defaults, problems = resolve_params(TRAIN_PARAMS, getattr(info.cls, "train_defaults", {}))
+            for key, message in problems:
+                self.problem(where, f"the plugin's own train_defaults are invalid ({key}: {message}); "
+                             f"report this to {info.source.distribution}")
+        for point, swept in _sweep_points(given, declared):
+            for train_point, train_swept in _sweep_points(train_given, train_by_name):
+                params, problems = resolve_params(info.cls.parameters, point)
+                train, train_problems = resolve_params(TRAIN_PARAMS, train_point)
+                problems += [(f"train.{k}", m) for k, m in train_problems]
+                for key, message in problems:
+                    self.problem(f"{where} {key}", message)
+                if problems:
+                    return []
+                shown = {**swept, **train_swept} if label else {**point, **train_point}
+                full_train = {}
+                if kind == "fusion":
+                    given_train = {k: v for k, v in train.items() if k in train_point}
+                    full_train = {**train_defaults, **self.suite_train, **given_train}
+                configs.append(PluginConfig(kind=kind, name=name, version=info.version, params=params,
+                                            label=_label(label or name, shown), train=full_train))
+        return configs
+
+    def check_task_kinds(self, datasets: list[tuple[PluginConfig, str]], fusions: list[PluginConfig]) -> None:
+        for config, _ in datasets:
+            cls = self.registry.get("dataset", config.name).cls
+            task = cls(**config.params).task_kind()
+            for fusion in fusions:
+                supported = self.registry.get("fusion", fusion.name).cls.task_kinds
+                if task not in supported:
+                    self.problem(
+                        f'[[fusions]] (name = "{fusion.name}")',
+                        f"cannot take dataset {config.label!r}: its task is {task}, the fusion "
+                        f"supports {', '.join(supported)}; drop one of them or move it to another suite",
+                    )
+
+
+def _sweep_points(given: dict[str, Any], declared: dict[str, Param]):
+    """Yield (values, swept values) for each point of the cartesian product of sweeps."""
+    swept_keys = [k for k, v in given.items() if is_sweep(declared.get(k), v)]
+    for combo in itertools.product(*(given[k] for k in swept_keys)):
+        swept = dict(zip(swept_keys, combo))
+        yield {**given, **swept}, swept
+
+
+def _label(base: str, shown: dict[str, Any]) -> str:
+    if not shown:
+        return base
+    return base + "(" + ", ".join(f"{k}={_short(v)}" for k, v in sorted(shown.items())) + ")"
+
+
+def _short(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:g}"
+    if isinstance(value, list):
+        return "[" + ",".join(_short(v) for v in value) + "]"
+    return str(value)

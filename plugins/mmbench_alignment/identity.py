@@ -1,0 +1,13 @@
+"""The reference point every alignment is compared against."""
+
+from mmbench.data import SplitData
+from mmbench.plugin import Alignment
+
+
+class NoAlignment(Alignment):
+    """Leave the embeddings as the encoders produced them (lambda = 0 in seed 004)."""
+
+    name = "none"
+
+    def transform(self, data: SplitData) -> SplitData:
+        return data

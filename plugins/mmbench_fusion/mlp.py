@@ -1,0 +1,61 @@
+"""The seed papers' feed-forward fusions, trained by mmbench's shared trainer.
+
+Each class holds metadata and parameters only; its torch module is built on first
+use (``modules.py``), so listing and validating plugins does not import torch.
+"""
+
+from __future__ import annotations
+
+from mmbench.params import Param
+from mmbench.torch_fusion import TorchFusion
+
+SEED_000 = ("Low-resource multimodal embeddings (seed 000): BRSET, HAM10000, SatelliteBench; "
+            "section 2.4, early and late-joint fusion.")
+SEED_004 = "Modality gap and cone effect (seed 004): linear probe on concatenated embeddings."
+
+
+class LinearProbe(TorchFusion):
+    """Linear classifier on the concatenated embeddings (seed 004's probe)."""
+
+    name = "linear_probe"
+    citation = SEED_004
+    # Seed 004: SGD with momentum 0.9, lr 3e-4, early stopping on validation loss.
+    train_defaults = {"optimizer": "sgd", "lr": 3e-4, "momentum": 0.9, "weight_decay": 0.0,
+                      "epochs": 100, "patience": 10}
+
+    def build_model(self, in_dims, n_outputs):
+        from mmbench_fusion.modules import Linear
+
+        return Linear(sum(in_dims.values()), n_outputs)
+
+
+class EarlyFusion(TorchFusion):
+    """concat -> Linear(d, hidden) -> ReLU -> Dropout -> BatchNorm1d -> Linear(hidden, C)."""
+
+    name = "early"
+    citation = SEED_000
+    parameters = (
+        Param("hidden", int, 128, "hidden units", min=1),
+        Param("dropout", float, 0.0, "dropout probability", min=0.0, max=0.95),
+    )
+
+    def build_model(self, in_dims, n_outputs):
+        from mmbench_fusion.modules import EarlyMLP
+
+        return EarlyMLP(sum(in_dims.values()), self.params["hidden"], self.params["dropout"], n_outputs)
+
+
+class LateJointFusion(TorchFusion):
+    """Per modality Linear -> ReLU -> Dropout -> BatchNorm1d; concat -> Linear(hidden * M, C)."""
+
+    name = "late_joint"
+    citation = SEED_000
+    parameters = (
+        Param("hidden", int, 64, "hidden units per modality branch", min=1),
+        Param("dropout", float, 0.0, "dropout probability", min=0.0, max=0.95),
+    )
+
+    def build_model(self, in_dims, n_outputs):
+        from mmbench_fusion.modules import LateJointMLP
+
+        return LateJointMLP(in_dims, self.params["hidden"], self.params["dropout"], n_outputs)
