@@ -30,7 +30,8 @@ def main(argv: list[str] | None = None) -> int:
         from rich.console import Console
         from rich.markup import escape
 
-        Console(stderr=True).print(f"[bold red]error:[/bold red] {escape(str(exc))}")
+        # soft wrap: a file name or key is never split across lines in a CI log
+        Console(stderr=True, soft_wrap=True).print(f"[bold red]error:[/bold red] {escape(str(exc))}")
         return EXIT_USAGE
     except KeyboardInterrupt:
         print("interrupted: finished runs are saved; run the same command again to resume",

@@ -65,10 +65,11 @@ class Dataset(Plugin):
     def fingerprint(self) -> str:
         """Identity of the data: a change here is a new run, never a stale result.
 
-        The default covers generated data (name, version, parameters). Datasets read
+        Called during validation, so it must be cheap. The default covers generated data
+        (its parameters; the plugin's version is part of the run id anyway). Datasets read
         from disk override it to add what they read (file names, sizes, mtimes).
         """
-        return stable_hash({"name": self.name, "version": self.version, "params": self.params})
+        return stable_hash({"name": self.name, "params": self.params})
 
     def load(self) -> DatasetTable:
         raise NotImplementedError

@@ -100,9 +100,15 @@ class Registry:
     broken: list[BrokenPlugin] = field(default_factory=list)
 
     def add(self, info: PluginInfo) -> None:
+        key = (info.kind, info.name)
+        if key in self.conflicts:
+            if all(i.cls is not info.cls for i in self.conflicts[key]):
+                self.conflicts[key].append(info)
+            return
         existing = self.plugins[info.kind].get(info.name)
         if existing is not None and existing.cls is not info.cls:
-            self.conflicts.setdefault((info.kind, info.name), [existing]).append(info)
+            # neither source wins: listed as conflicts only, resolving the name raises
+            self.conflicts[key] = [self.plugins[info.kind].pop(info.name), info]
             return
         self.plugins[info.kind][info.name] = info
 
@@ -186,12 +192,21 @@ def _register(pm: pluggy.PluginManager, registry: Registry, sources: dict[str, S
               module: ModuleType, source: Source) -> None:
     if pm.is_registered(module):  # two entry points naming one module
         return
+    # Entry-point names are unique only within a distribution: key by both.
+    key = f"{source.distribution}:{source.entry_point}"
     try:
-        pm.register(module, name=source.entry_point)
-    except Exception as exc:  # e.g. a misspelled hook name (pluggy validates them)
+        pm.register(module, name=key)
+    except Exception as exc:  # e.g. a hook taking arguments its spec does not have
         registry.broken.append(BrokenPlugin(source, _reason(exc)))
         return
-    sources[source.entry_point] = source
+    # pluggy accepts hooks it has no spec for: a misspelled hook would be silently ignored.
+    unknown = [hc.name for hc in pm.get_hookcallers(module) or [] if not hc.has_spec()]
+    if unknown:
+        pm.unregister(module)
+        registry.broken.append(BrokenPlugin(source, "; ".join(
+            f"unknown hook {name!r}; {did_you_mean(name, HOOKS)}" for name in unknown)))
+        return
+    sources[key] = source
 
 
 def _check_returned(returned: object, kind: str, hook_name: str) -> list[type[Plugin]]:

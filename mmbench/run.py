@@ -164,7 +164,9 @@ def _features(parts: dict[str, DatasetTable], encoders: dict[str, PluginConfig],
                 f"modality {modality!r} holds raw items (not vectors); add an [[encoders]] "
                 f"entry that encodes {modality!r} to the suite"
             )
-        encoder = instances.setdefault(id(config), _instance(registry, config))
+        if id(config) not in instances:  # one instance per config: CLIP encodes two modalities
+            instances[id(config)] = _instance(registry, config)
+        encoder = instances[id(config)]
         started = time.perf_counter()
         encoder.fit(modality, values)
         for name, part in parts.items():

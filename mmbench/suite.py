@@ -149,6 +149,7 @@ class _SuiteReader:
     def __init__(self, path: Path, raw: dict[str, Any], registry: Registry):
         self.path, self.raw, self.registry = path, raw, registry
         self.problems: list[tuple[str, str]] = []
+        self.first_entry: dict[tuple[str, str], str] = {}  # (kind, name) -> where it is first named
 
     def problem(self, where: str, message: str) -> None:
         self.problems.append((f"{self.path}: {where}", message))
@@ -168,7 +169,7 @@ class _SuiteReader:
         for column in report.get("columns", []):
             if column not in METRICS:
                 self.problem("[report] columns", f"unknown metric {column!r}; {did_you_mean(str(column), METRICS)}")
-        if split and split["val"] + split["test"] >= 0.9:
+        if "val" in split and "test" in split and split["val"] + split["test"] >= 0.9:
             self.problem("[split]", "val + test must leave at least 10% of the samples for training")
 
         datasets = self.axis_with_fingerprints()
@@ -178,7 +179,7 @@ class _SuiteReader:
         for table in ("datasets", "fusions"):
             if not self.raw.get(table):
                 self.problem(f"[[{table}]]", f"the suite needs at least one [[{table}]] entry")
-        self.check_task_kinds(datasets, fusions)
+        self.check_task_kinds(fusions)
         if self.problems:
             raise SuiteError(self.problems)
         return Suite(path=self.path, name=suite["name"], description=suite["description"],
@@ -210,13 +211,19 @@ class _SuiteReader:
         return configs
 
     def axis_with_fingerprints(self) -> list[tuple[PluginConfig, str]]:
+        """Dataset configs with their data fingerprint; also learns each one's task kind."""
         out = []
+        self.dataset_tasks: dict[str, str] = {}
         for config in self.axis("datasets"):
-            info = self.registry.get("dataset", config.name)
+            where = f"[[datasets]] {config.label}"
             try:
-                out.append((config, info.cls(**config.params).fingerprint()))
+                dataset = self.registry.get("dataset", config.name).cls(**config.params)
+                out.append((config, dataset.fingerprint()))
+                self.dataset_tasks[config.label] = dataset.task_kind()
             except UserError as exc:
-                self.problem(f"[[datasets]] {config.label}", str(exc))
+                self.problem(where, str(exc))
+            except NotImplementedError as exc:
+                self.problem(where, f"the dataset plugin is incomplete ({exc}); report this to its authors")
         return out
 
     def encoder_axis(self) -> list[dict[str, PluginConfig]]:
@@ -249,6 +256,7 @@ class _SuiteReader:
             self.problem(f"{where} name", f'required: the {kind} plugin to use, e.g. name = "..."')
             return []
         where = f'{where} (name = "{name}")'
+        self.first_entry.setdefault((kind, name), where)
         try:
             info = self.registry.get(kind, name)
         except UserError as exc:
@@ -269,6 +277,13 @@ class _SuiteReader:
 
         configs = []
         train_by_name = {p.name: p for p in TRAIN_PARAMS}
+        # an empty sweep would silently drop the entry from the grid
+        empty = [k for k, v in given.items() if v == [] and is_sweep(declared.get(k), v)]
+        empty += [f"train.{k}" for k, v in train_given.items() if v == [] and is_sweep(train_by_name.get(k), v)]
+        for key in empty:
+            self.problem(f"{where} {key}", "an empty list sweeps over no values; give at least one value")
+        if empty:
+            return []
         train_defaults: dict[str, Any] = {}
         if kind == "fusion":
             train_defaults, problems = resolve_params(TRAIN_PARAMS, getattr(info.cls, "train_defaults", {}))
@@ -289,20 +304,24 @@ class _SuiteReader:
                 if kind == "fusion":
                     given_train = {k: v for k, v in train.items() if k in train_point}
                     full_train = {**train_defaults, **self.suite_train, **given_train}
+                if kind != "dataset":  # datasets are built once more, for their fingerprint
+                    try:  # constructors check combinations of parameters; they must stay cheap
+                        info.cls(**params)
+                    except UserError as exc:
+                        self.problem(where, str(exc))
+                        return []
                 configs.append(PluginConfig(kind=kind, name=name, version=info.version, params=params,
                                             label=_label(label or name, shown), train=full_train))
         return configs
 
-    def check_task_kinds(self, datasets: list[tuple[PluginConfig, str]], fusions: list[PluginConfig]) -> None:
-        for config, _ in datasets:
-            cls = self.registry.get("dataset", config.name).cls
-            task = cls(**config.params).task_kind()
-            for fusion in fusions:
-                supported = self.registry.get("fusion", fusion.name).cls.task_kinds
+    def check_task_kinds(self, fusions: list[PluginConfig]) -> None:
+        for label, task in self.dataset_tasks.items():
+            for fusion_name in dict.fromkeys(f.name for f in fusions):  # once per fusion, not per sweep point
+                supported = self.registry.get("fusion", fusion_name).cls.task_kinds
                 if task not in supported:
                     self.problem(
-                        f'[[fusions]] (name = "{fusion.name}")',
-                        f"cannot take dataset {config.label!r}: its task is {task}, the fusion "
+                        self.first_entry[("fusion", fusion_name)],
+                        f"cannot take dataset {label!r}: its task is {task}, the fusion "
                         f"supports {', '.join(supported)}; drop one of them or move it to another suite",
                     )
 

@@ -30,7 +30,7 @@ class Synthetic(Dataset):
         Param("n_classes", int, 2, "classes (multilabel: labels); binary needs 2", min=2),
         Param("modalities", list, ["image", "text"], "modality names"),
         Param("dims", list, [64, 64], "embedding dimension per modality"),
-        Param("signal", list, [1.0, 1.0], "class signal per modality relative to unit noise (0: none)"),
+        Param("signal", list, [0.2, 0.2], "class signal per modality relative to unit-norm noise (0: none)"),
         Param("cone", float, 0.0, "pull toward a shared modality direction, 0..1 (cone effect)",
               min=0.0, max=0.99),
         Param("gap", float, 0.0, "0: modalities share the cone direction, 1: independent "

@@ -1,0 +1,69 @@
+"""Shared fixtures: a hermetic environment, suite files, the CLI, fixture plugins."""
+
+from __future__ import annotations
+
+import sys
+import textwrap
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+PLUGIN_FIXTURES = Path(__file__).resolve().parent / "plugin_fixtures"
+
+
+@pytest.fixture(autouse=True)
+def _hermetic_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No downloads, and only the plugins a test asks for (not the caller's shell settings)."""
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.delenv("MMBENCH_PLUGINS", raising=False)
+    monkeypatch.delenv("MMBENCH_DISABLE_PLUGIN_AUTOLOAD", raising=False)
+
+
+@pytest.fixture
+def write_suite(tmp_path: Path) -> Callable[..., Path]:
+    """``write_suite(text, name="suite.toml")``: write a (dedented) suite into tmp_path."""
+
+    def write(text: str, name: str = "suite.toml") -> Path:
+        path = tmp_path / name
+        path.write_text(textwrap.dedent(text))
+        return path
+
+    return write
+
+
+@dataclass
+class CliResult:
+    code: int
+    out: str
+    err: str
+
+
+@pytest.fixture
+def run_cli(capsys: pytest.CaptureFixture[str]) -> Callable[..., CliResult]:
+    """``run_cli("validate", path)``: run ``mmbench.cli.main`` and capture exit code and output."""
+    from mmbench.cli import main
+
+    def run(*argv: str | Path) -> CliResult:
+        capsys.readouterr()
+        code = main([str(a) for a in argv])
+        captured = capsys.readouterr()
+        return CliResult(code, captured.out, captured.err)
+
+    return run
+
+
+@pytest.fixture
+def use_plugins(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[str], None]]:
+    """Makes tests/plugin_fixtures importable; ``use_plugins("mmbench,fx_good")`` sets MMBENCH_PLUGINS."""
+    monkeypatch.syspath_prepend(str(PLUGIN_FIXTURES))
+    before = set(sys.modules)
+
+    def use(allow_list: str) -> None:
+        monkeypatch.setenv("MMBENCH_PLUGINS", allow_list)
+
+    yield use
+    for name in set(sys.modules) - before:  # the next test imports its fixture plugins afresh
+        if (getattr(sys.modules[name], "__file__", None) or "").startswith(str(PLUGIN_FIXTURES)):
+            del sys.modules[name]

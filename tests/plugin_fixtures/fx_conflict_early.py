@@ -1,0 +1,17 @@
+"""Another source registering a fusion named like a built-in one."""
+
+from mmbench import hookimpl
+from mmbench.plugin import Fusion
+
+__version__ = "9.9.9"
+
+
+class OtherEarly(Fusion):
+    """Someone else's early fusion."""
+
+    name = "early"
+
+
+@hookimpl
+def mmbench_register_fusions():
+    return [OtherEarly]

@@ -1,0 +1,71 @@
+"""Fusions that misbehave on purpose, to show a bad run is recorded and the suite goes on."""
+
+import numpy as np
+
+from mmbench import hookimpl
+from mmbench.params import Param
+from mmbench.plugin import Encoder, Fusion
+from mmbench.train_config import FitReport
+
+
+class Explodes(Fusion):
+    """Raises during fit."""
+
+    name = "explodes"
+
+    def fit(self, train, val, config, on_epoch=None):
+        raise RuntimeError("boom: this fusion always fails")
+
+
+class WrongShape(Fusion):
+    """Returns probabilities of the wrong shape."""
+
+    name = "wrong_shape"
+
+    def fit(self, train, val, config, on_epoch=None):
+        return FitReport()
+
+    def predict_proba(self, data):
+        return np.zeros((len(data), 7))
+
+
+class Prior(Fusion):
+    """Predicts the training class frequencies for every sample (a constant model)."""
+
+    name = "prior"
+    parameters = (Param("smoothing", float, 0.0, "added to each class count", min=0.0),)
+
+    def fit(self, train, val, config, on_epoch=None):
+        labels = np.asarray(train.labels)
+        if train.task == "multiclass":
+            counts = np.bincount(labels, minlength=len(train.classes)) + self.params["smoothing"]
+            self.prior = counts / counts.sum()
+        else:
+            self.prior = labels.mean(axis=0)
+        return FitReport(epochs_run=1)
+
+    def predict_proba(self, data):
+        return np.tile(self.prior, (len(data), 1)) if np.ndim(self.prior) else np.full(len(data), self.prior)
+
+
+class TextLength(Encoder):
+    """Encodes text as (length, vowel count): enough to test the encoder path."""
+
+    name = "text_length"
+    modalities = ("text",)
+
+    def fit(self, modality, items):
+        self.scale = max(len(t) for t in items)
+
+    def encode(self, modality, items):
+        return np.array([[len(t) / self.scale, sum(c in "aeiou" for c in t) / self.scale] for t in items])
+
+
+@hookimpl
+def mmbench_register_fusions():
+    return [Explodes, WrongShape, Prior]
+
+
+@hookimpl
+def mmbench_register_encoders():
+    return [TextLength]

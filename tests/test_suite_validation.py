@@ -1,0 +1,331 @@
+"""Suite files: every mistake is found up front and located; valid suites expand as written."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from mmbench.errors import SuiteError
+from mmbench.registry import load_registry
+from mmbench.suite import load_suite
+
+QUICKSTART = Path(__file__).resolve().parents[1] / "suites" / "quickstart.toml"
+
+SUITE = """\
+[suite]
+name = "t"
+seeds = [0]
+"""
+DATASET = """
+[[datasets]]
+name = "synthetic"
+n_samples = 100
+"""
+EARLY = """
+[[fusions]]
+name = "early"
+"""
+
+#: id -> (suite text, fragments the error must show besides the file name)
+BAD = {
+    "unknown plugin": (
+        SUITE + DATASET + '[[fusions]]\nname = "erly"\n',
+        ['[[fusions]] #1 (name = "erly") name', "unknown fusion 'erly'; did you mean 'early'?"]),
+    "unknown dataset": (
+        SUITE + '[[datasets]]\nname = "synthtic"\n' + EARLY,
+        ['[[datasets]] #1 (name = "synthtic") name', "did you mean 'synthetic'?"]),
+    "unknown parameter": (
+        SUITE + DATASET + EARLY + "hiden = 32\n",
+        ['[[fusions]] #1 (name = "early") hiden', "unknown parameter; did you mean 'hidden'?"]),
+    "unknown train setting": (
+        SUITE + DATASET + EARLY + "train = { lrr = 0.1 }\n",
+        ['[[fusions]] #1 (name = "early") train.lrr', "unknown parameter; did you mean 'lr'?"]),
+    "string for int": (
+        SUITE + DATASET + EARLY + 'hidden = "32"\n',
+        ['[[fusions]] #1 (name = "early") hidden', "expected an integer, got '32'"]),
+    "string for int in [train]": (
+        SUITE + '[train]\nepochs = "ten"\n' + DATASET + EARLY,
+        ["[train] epochs", "expected an integer, got 'ten'"]),
+    "above max": (
+        SUITE + DATASET + EARLY + "dropout = 1.5\n",
+        ['[[fusions]] #1 (name = "early") dropout', "must be <= 0.95, got 1.5"]),
+    "below min": (
+        SUITE + DATASET.replace("100", "2") + EARLY,
+        ['[[datasets]] #1 (name = "synthetic") n_samples', "must be >= 8, got 2"]),
+    "out of range in [split]": (
+        SUITE + "[split]\nval = 1.5\n" + DATASET + EARLY,
+        ["[split] val", "must be <= 0.9, got 1.5"]),
+    "not a choice": (
+        SUITE + DATASET + EARLY + "[report]\nprimary = 'auc'\n",
+        ["[report] primary", "expected one of", "got 'auc'"]),
+    "empty sweep": (
+        SUITE + DATASET + EARLY + "hidden = []\n",
+        ['[[fusions]] #1 (name = "early") hidden', "empty list"]),
+    "unknown table": (
+        SUITE + "[trian]\nepochs = 3\n" + DATASET + EARLY,
+        ["[trian]: unknown table; did you mean 'train'?"]),
+    "missing suite name": (
+        '[suite]\nseeds = [0]\n' + DATASET + EARLY,
+        ["[suite] name: required parameter missing"]),
+    "no fusions": (
+        SUITE + DATASET,
+        ["[[fusions]]: the suite needs at least one [[fusions]] entry"]),
+    "seeds not integers": (
+        SUITE.replace("[0]", '["a"]') + DATASET + EARLY,
+        ["[suite] seeds", "expected a non-empty list of integers"]),
+}
+
+
+@pytest.mark.parametrize(("text", "fragments"), list(BAD.values()), ids=list(BAD))
+def test_a_bad_suite_is_a_located_usage_error_without_traceback(write_suite, run_cli, text, fragments):
+    path = write_suite(text)
+
+    result = run_cli("validate", path)
+
+    assert result.code == 2
+    assert "Traceback" not in result.err + result.out
+    assert f"{path}: {fragments[0]}" in result.err  # file, table and key
+    for fragment in fragments[1:]:
+        assert fragment in result.err
+
+
+@pytest.mark.parametrize(("text", "fragments"), list(BAD.values()), ids=list(BAD))
+def test_load_suite_locates_every_problem_in_the_file(write_suite, text, fragments):
+    path = write_suite(text)
+
+    with pytest.raises(SuiteError) as excinfo:
+        load_suite(path, load_registry())
+
+    assert excinfo.value.problems
+    assert all(where.startswith(f"{path}: ") for where, _ in excinfo.value.problems)
+
+
+def test_a_fusion_that_cannot_take_the_datasets_task_is_reported(use_plugins, write_suite, run_cli):
+    use_plugins("mmbench,fx_good")
+    path = write_suite(SUITE + """
+        [[datasets]]
+        name = "synthetic"
+        label = "seven_classes"
+        task = "multiclass"
+        n_classes = 7
+
+        [[fusions]]
+        name = "binary_only"
+    """.replace("        ", ""))
+
+    result = run_cli("validate", path)
+
+    assert result.code == 2
+    assert f'{path}: [[fusions]] #1 (name = "binary_only")' in result.err
+    assert "cannot take dataset 'seven_classes': its task is multiclass" in result.err
+    assert "supports binary" in result.err
+    assert "Traceback" not in result.err
+
+
+def test_a_task_kind_mismatch_is_reported_once_for_a_swept_fusion(use_plugins, write_suite):
+    use_plugins("mmbench,fx_good")
+    path = write_suite(SUITE + '[[datasets]]\nname = "synthetic"\ntask = "multiclass"\nn_classes = 3\n'
+                       + '[[fusions]]\nname = "binary_only"\ndepth = [1, 2]\n')
+
+    with pytest.raises(SuiteError) as excinfo:
+        load_suite(path, load_registry())
+
+    assert len(excinfo.value.problems) == 1
+    assert "its task is multiclass" in excinfo.value.problems[0][1]
+
+
+def test_a_missing_data_root_is_reported_before_anything_runs(use_plugins, write_suite, run_cli, tmp_path):
+    use_plugins("mmbench,fx_good")
+    missing = tmp_path / "no_such_folder"
+    path = write_suite(SUITE + f'[[datasets]]\nname = "folder_data"\nroot = "{missing}"\n'
+                       + '[[fusions]]\nname = "binary_only"\n')
+
+    result = run_cli("validate", path)
+
+    assert result.code == 2
+    assert f'{path}: [[datasets]] #1 (name = "folder_data") root' in result.err
+    assert f"'{missing}' does not exist" in result.err
+    assert "Traceback" not in result.err
+
+    missing.mkdir()
+    assert run_cli("validate", path).code == 0
+
+
+def test_a_name_registered_twice_is_reported_in_the_suite(use_plugins, write_suite, run_cli):
+    use_plugins("mmbench,fx_conflict_early")
+    path = write_suite(SUITE + DATASET + EARLY)
+
+    result = run_cli("validate", path)
+
+    assert result.code == 2
+    assert f'{path}: [[fusions]] #1 (name = "early") name' in result.err
+    assert "fusion 'early' is registered by both mmbench" in result.err
+    assert "fx_conflict_early" in result.err
+
+
+def test_a_plugins_own_cross_parameter_check_runs_at_validation(write_suite, run_cli):
+    path = write_suite(SUITE + DATASET + "dims = [8]\n" + EARLY)
+
+    result = run_cli("validate", path)
+
+    assert result.code == 2
+    assert f"{path}: [[datasets]]" in result.err
+    assert "dims needs one value per modality" in result.err
+    assert "Traceback" not in result.err
+
+
+def test_invalid_toml_names_the_file_and_the_line(write_suite, run_cli):
+    path = write_suite(SUITE + DATASET + "[[fusions]]\nname = early\n")
+
+    result = run_cli("validate", path)
+
+    assert result.code == 2
+    assert f"{path}: not valid TOML" in result.err
+    assert "line 9" in result.err
+    assert "Traceback" not in result.err
+
+
+def test_a_missing_suite_file_is_a_usage_error(tmp_path, run_cli):
+    result = run_cli("validate", tmp_path / "nope.toml")
+
+    assert result.code == 2
+    assert f"{tmp_path / 'nope.toml'}: no such suite file" in result.err
+
+
+def test_every_problem_is_reported_at_once(write_suite, run_cli):
+    path = write_suite(SUITE + "[trian]\nepochs = 3\n" + DATASET.replace("100", "2")
+                       + '[[fusions]]\nname = "erly"\n' + EARLY + "hiden = 32\n")
+
+    result = run_cli("validate", path)
+
+    assert result.code == 2
+    assert "4 problems in the suite" in result.err
+    for fragment in ("[trian]: unknown table", "n_samples: must be >= 8", "did you mean 'early'?",
+                     "hiden: unknown parameter"):
+        assert fragment in result.err
+    with pytest.raises(SuiteError) as excinfo:
+        load_suite(path, load_registry())
+    assert len(excinfo.value.problems) == 4
+
+
+def test_debug_shows_the_traceback(write_suite, run_cli):
+    path = write_suite(SUITE + DATASET + '[[fusions]]\nname = "erly"\n')
+
+    with pytest.raises(SuiteError, match="did you mean 'early'"):
+        run_cli("--debug", "validate", path)
+
+
+def test_quickstart_validates(run_cli):
+    result = run_cli("validate", QUICKSTART)
+
+    assert result.code == 0
+    assert "suite 'quickstart', 27 runs" in result.out  # 3 datasets x 3 fusions x 3 seeds
+    assert result.err == ""
+
+
+def test_a_list_for_a_scalar_parameter_is_a_sweep(write_suite):
+    path = write_suite(SUITE.replace("[0]", "[0, 1]") + DATASET + EARLY + "hidden = [32, 64]\n"
+                       + EARLY + 'label = "wide"\nhidden = 256\ndropout = [0.1, 0.5]\n')
+
+    suite = load_suite(path, load_registry())
+
+    assert [(f.label, f.params) for f in suite.fusions] == [
+        ("early(hidden=32)", {"hidden": 32, "dropout": 0.0}),
+        ("early(hidden=64)", {"hidden": 64, "dropout": 0.0}),
+        ("wide(dropout=0.1)", {"hidden": 256, "dropout": 0.1}),
+        ("wide(dropout=0.5)", {"hidden": 256, "dropout": 0.5}),
+    ]
+    runs = suite.runs()
+    assert len(runs) == 4 * 2  # configurations x seeds
+    assert len({r.run_id for r in runs}) == len(runs)
+
+
+def test_a_list_in_the_train_table_is_a_sweep(write_suite):
+    path = write_suite(SUITE + DATASET + '[[fusions]]\nname = "linear_probe"\ntrain = { lr = [0.1, 0.01] }\n')
+
+    suite = load_suite(path, load_registry())
+
+    assert [(f.label, f.train["lr"]) for f in suite.fusions] == [
+        ("linear_probe(lr=0.1)", 0.1), ("linear_probe(lr=0.01)", 0.01)]
+
+
+def test_a_list_valued_parameter_takes_a_list_and_sweeps_a_list_of_lists(write_suite):
+    path = write_suite(SUITE + DATASET + "dims = [[8, 8], [16, 16]]\n" + EARLY
+                       + DATASET.replace("100", "50") + "dims = [8, 8]\n")
+
+    suite = load_suite(path, load_registry())
+
+    assert [c.params["dims"] for c, _ in suite.datasets] == [[8, 8], [16, 16], [8, 8]]
+
+
+def test_dry_run_prints_the_grid_and_writes_nothing(write_suite, run_cli, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    path = write_suite(SUITE.replace("[0]", "[0, 1]") + DATASET + EARLY + "hidden = [32, 64]\n")
+    runs = load_suite(path, load_registry()).runs()
+
+    result = run_cli("run", path, "--dry-run")
+
+    assert result.code == 0
+    assert "early(hidden=32)" in result.out and "early(hidden=64)" in result.out
+    for spec in runs:
+        assert spec.run_id in result.out
+    assert "4 runs: 4 to run, 0 already done" in result.out
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["suite.toml"]  # no results, no leaderboard
+
+
+def _run_ids(write_suite, text: str, name: str = "suite.toml") -> list[str]:
+    return [r.run_id for r in load_suite(write_suite(text, name), load_registry()).runs()]
+
+
+def test_run_ids_are_stable_across_loads_and_files(write_suite):
+    text = SUITE + DATASET + EARLY + "hidden = 32\n"
+
+    first = _run_ids(write_suite, text)
+
+    assert first == _run_ids(write_suite, text)
+    assert first == _run_ids(write_suite, text, "copy.toml")
+    assert first == _run_ids(write_suite, text.replace('name = "t"', 'name = "renamed"'))
+
+
+@pytest.mark.parametrize(("old", "new"), [
+    ("hidden = 32", "hidden = 64"),                   # a fusion parameter
+    ("n_samples = 100", "n_samples = 101"),           # a dataset parameter
+    ("seeds = [0]", "seeds = [1]"),                   # the seed
+    ("dropout = 0.0", 'dropout = 0.0\ntrain = { lr = 0.5 }'),  # a training setting of the entry
+    ("[suite]", "[train]\nepochs = 3\n\n[suite]"),    # the suite's training settings
+    ("[suite]", "[split]\ntest = 0.3\n\n[suite]"),    # the split
+])
+def test_run_ids_change_when_anything_that_changes_numbers_changes(write_suite, old, new):
+    text = SUITE + DATASET + EARLY + "hidden = 32\ndropout = 0.0\n"
+    assert old in text
+
+    assert _run_ids(write_suite, text) != _run_ids(write_suite, text.replace(old, new))
+
+
+def test_run_ids_do_not_change_with_labels(write_suite):
+    text = SUITE + DATASET + EARLY + "hidden = 32\n"
+    relabelled = text.replace('n_samples = 100', 'n_samples = 100\nlabel = "small"') + 'label = "mine"\n'
+
+    suite = load_suite(write_suite(relabelled, "relabelled.toml"), load_registry())
+
+    assert [r.run_id for r in suite.runs()] == _run_ids(write_suite, text)
+    assert suite.runs()[0].dataset.label == "small" and suite.runs()[0].fusion.label == "mine"
+
+
+def test_train_precedence_fusion_defaults_then_suite_then_entry(write_suite):
+    path = write_suite(SUITE + "[train]\nepochs = 5\nlr = 0.5\n" + DATASET
+                       + '[[fusions]]\nname = "linear_probe"\ntrain = { lr = 0.01 }\n'
+                       + '[[fusions]]\nname = "linear_probe"\nlabel = "suite_lr"\n' + EARLY)
+
+    entry, suite_lr, early = [r.fusion for r in load_suite(path, load_registry()).runs()]
+
+    # linear_probe's own protocol (train_defaults), where neither the suite nor the entry says
+    assert entry.train["optimizer"] == "sgd" and entry.train["patience"] == 10
+    assert entry.train["epochs"] == 5   # the suite's [train] beats train_defaults' 100
+    assert entry.train["lr"] == 0.01    # the entry's train table beats the suite's 0.5
+    assert entry.train["batch_size"] == 64  # mmbench's default: nobody set it
+    assert suite_lr.train["lr"] == 0.5 and suite_lr.train["optimizer"] == "sgd"
+    # a fusion without train_defaults gets mmbench's defaults under the suite's settings
+    assert early.train["optimizer"] == "adamw"
+    assert (early.train["epochs"], early.train["lr"]) == (5, 0.5)
