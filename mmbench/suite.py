@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import itertools
 import tomllib
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,7 @@ from mmbench.errors import SuiteError, UserError, did_you_mean
 from mmbench.metric_catalog import DEFAULT_COLUMNS, METRICS
 from mmbench.params import Param, is_sweep, resolve_params
 from mmbench.plugin import stable_hash
-from mmbench.registry import Registry
+from mmbench.registry import PluginInfo, Registry
 from mmbench.train_config import TRAIN_PARAMS
 
 SUITE_PARAMS = (
@@ -97,8 +98,7 @@ class RunSpec:
 
     @property
     def encoder_label(self) -> str:
-        labels = sorted({c.label for c in self.encoders.values()})
-        return "+".join(labels) if labels else "-"
+        return encoder_label(self.encoders)
 
 
 @dataclass
@@ -150,6 +150,7 @@ class _SuiteReader:
         self.path, self.raw, self.registry = path, raw, registry
         self.problems: list[tuple[str, str]] = []
         self.first_entry: dict[tuple[str, str], str] = {}  # (kind, name) -> where it is first named
+        self.dataset_tasks: dict[str, str] = {}  # dataset label -> task kind
 
     def problem(self, where: str, message: str) -> None:
         self.problems.append((f"{self.path}: {where}", message))
@@ -180,6 +181,10 @@ class _SuiteReader:
             if not self.raw.get(table):
                 self.problem(f"[[{table}]]", f"the suite needs at least one [[{table}]] entry")
         self.check_task_kinds(fusions)
+        self.check_unique_labels("datasets", [c.label for c, _ in datasets])
+        self.check_unique_labels("encoders", [encoder_label(e) for e in encoders])
+        self.check_unique_labels("alignments", [a.label for a in alignments if a is not None])
+        self.check_unique_labels("fusions", [f.label for f in fusions])
         if self.problems:
             raise SuiteError(self.problems)
         return Suite(path=self.path, name=suite["name"], description=suite["description"],
@@ -213,17 +218,17 @@ class _SuiteReader:
     def axis_with_fingerprints(self) -> list[tuple[PluginConfig, str]]:
         """Dataset configs with their data fingerprint; also learns each one's task kind."""
         out = []
-        self.dataset_tasks: dict[str, str] = {}
-        for config in self.axis("datasets"):
-            where = f"[[datasets]] {config.label}"
-            try:
-                dataset = self.registry.get("dataset", config.name).cls(**config.params)
-                out.append((config, dataset.fingerprint()))
-                self.dataset_tasks[config.label] = dataset.task_kind()
-            except UserError as exc:
-                self.problem(where, str(exc))
-            except NotImplementedError as exc:
-                self.problem(where, f"the dataset plugin is incomplete ({exc}); report this to its authors")
+        for where, entry in self.entries("datasets"):
+            for config in self.plugin_configs("dataset", entry, where):
+                try:
+                    dataset = self.registry.get("dataset", config.name).cls(**config.params)
+                    out.append((config, dataset.fingerprint()))
+                    self.dataset_tasks[config.label] = dataset.task_kind()
+                except UserError as exc:
+                    self.problem(f'{where} (name = "{config.name}")', str(exc))
+                except NotImplementedError as exc:
+                    self.problem(f'{where} (name = "{config.name}")',
+                                 f"the dataset plugin is incomplete ({exc}); report this to its authors")
         return out
 
     def encoder_axis(self) -> list[dict[str, PluginConfig]]:
@@ -284,12 +289,7 @@ class _SuiteReader:
             self.problem(f"{where} {key}", "an empty list sweeps over no values; give at least one value")
         if empty:
             return []
-        train_defaults: dict[str, Any] = {}
-        if kind == "fusion":
-            train_defaults, problems = resolve_params(TRAIN_PARAMS, getattr(info.cls, "train_defaults", {}))
-            for key, message in problems:
-                self.problem(where, f"the plugin's own train_defaults are invalid ({key}: {message}); "
-                             f"report this to {info.source.distribution}")
+        train_defaults = self.train_defaults(info, where) if kind == "fusion" else {}
         for point, swept in _sweep_points(given, declared):
             for train_point, train_swept in _sweep_points(train_given, train_by_name):
                 params, problems = resolve_params(info.cls.parameters, point)
@@ -314,6 +314,21 @@ class _SuiteReader:
                                             label=_label(label or name, shown), train=full_train))
         return configs
 
+    def train_defaults(self, info: PluginInfo, where: str) -> dict[str, Any]:
+        """Every training setting, with the fusion's own protocol over the harness defaults."""
+        resolved, problems = resolve_params(TRAIN_PARAMS, info.cls.train_defaults)
+        for key, message in problems:
+            self.problem(where, f"the plugin's own train_defaults are invalid ({key}: {message}); "
+                         f"report this to {info.source.distribution}")
+        return resolved
+
+    def check_unique_labels(self, table: str, labels: list[str]) -> None:
+        """Two configurations with one label would be merged into one leaderboard row."""
+        for label, count in Counter(labels).items():
+            if count > 1:
+                self.problem(f"[[{table}]]", f"{count} entries resolve to the same configuration {label!r}; "
+                             "remove the duplicate or give each a distinct label")
+
     def check_task_kinds(self, fusions: list[PluginConfig]) -> None:
         for label, task in self.dataset_tasks.items():
             for fusion_name in dict.fromkeys(f.name for f in fusions):  # once per fusion, not per sweep point
@@ -324,6 +339,12 @@ class _SuiteReader:
                         f"cannot take dataset {label!r}: its task is {task}, the fusion "
                         f"supports {', '.join(supported)}; drop one of them or move it to another suite",
                     )
+
+
+def encoder_label(encoders: dict[str, PluginConfig]) -> str:
+    """One label for the encoders of a run: one encoder for two modalities shows once."""
+    labels = sorted({c.label for c in encoders.values()})
+    return "+".join(labels) if labels else "-"
 
 
 def _sweep_points(given: dict[str, Any], declared: dict[str, Param]):

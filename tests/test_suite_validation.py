@@ -175,6 +175,15 @@ def test_a_plugins_own_cross_parameter_check_runs_at_validation(write_suite, run
     assert "Traceback" not in result.err
 
 
+def test_two_entries_with_one_label_are_rejected(write_suite, run_cli):
+    path = write_suite(SUITE + DATASET + EARLY + EARLY)
+
+    result = run_cli("validate", path)
+
+    assert result.code == 2
+    assert "[[fusions]]: 2 entries resolve to the same configuration 'early'" in result.err
+
+
 def test_invalid_toml_names_the_file_and_the_line(write_suite, run_cli):
     path = write_suite(SUITE + DATASET + "[[fusions]]\nname = early\n")
 

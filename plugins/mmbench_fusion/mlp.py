@@ -12,6 +12,7 @@ from mmbench.torch_fusion import TorchFusion
 SEED_000 = ("Low-resource multimodal embeddings (seed 000): BRSET, HAM10000, SatelliteBench; "
             "section 2.4, early and late-joint fusion.")
 SEED_004 = "Modality gap and cone effect (seed 004): linear probe on concatenated embeddings."
+DROPOUT = Param("dropout", float, 0.0, "dropout probability (seed 000: 0.0)", min=0.0, max=0.95)
 
 
 class LinearProbe(TorchFusion):
@@ -36,7 +37,7 @@ class EarlyFusion(TorchFusion):
     citation = SEED_000
     parameters = (
         Param("hidden", int, 128, "hidden units", min=1),
-        Param("dropout", float, 0.0, "dropout probability", min=0.0, max=0.95),
+        DROPOUT,
     )
 
     def build_model(self, in_dims, n_outputs):
@@ -52,7 +53,7 @@ class LateJointFusion(TorchFusion):
     citation = SEED_000
     parameters = (
         Param("hidden", int, 64, "hidden units per modality branch", min=1),
-        Param("dropout", float, 0.0, "dropout probability", min=0.0, max=0.95),
+        DROPOUT,
     )
 
     def build_model(self, in_dims, n_outputs):
