@@ -32,9 +32,9 @@ def grid(out: Console, suite: Suite, todo: set[str]) -> None:
     for header in ("#", "dataset", "encoder", "alignment", "fusion", "seed", "run id", "state"):
         table.add_column(header)
     for i, spec in enumerate(suite.runs(), start=1):
-        table.add_row(str(i), spec.dataset.label, spec.encoder_label,
-                      spec.alignment.label if spec.alignment else "-", spec.fusion.label, str(spec.seed),
-                      spec.run_id, "to run" if spec.run_id in todo else "[dim]done[/dim]")
+        labels = spec.labels()
+        table.add_row(str(i), labels["dataset"], labels["encoder"], labels["alignment"], labels["fusion"],
+                      str(spec.seed), spec.run_id, "to run" if spec.run_id in todo else "[dim]done[/dim]")
     out.print(table)
 
 

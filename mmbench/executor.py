@@ -15,6 +15,7 @@ from multiprocessing import get_context
 from pathlib import Path
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from mmbench.registry import Registry, load_registry
@@ -62,7 +63,7 @@ def run_suite(suite: Suite, registry: Registry, *, workers: int = 1, threads: in
                 outcome.ok.append(label)
             else:
                 outcome.failed.append((label, result["error"]["message"]))
-                progress.console.print(f"[red]failed[/red] {label}: {result['error']['message']}")
+                progress.console.print(f"[red]failed[/red] {escape(label)}: {escape(result['error']['message'])}")
             progress.advance(grid)
 
         if workers > 1:
@@ -78,7 +79,7 @@ def _in_process(todo: list[RunSpec], results_dir: Path, registry: Registry, prog
 
     current = progress.add_task("", total=None)
     for spec in todo:
-        progress.update(current, description=f"  {spec.dataset.label} | {spec.config_label} | seed {spec.seed}",
+        progress.update(current, description=f"  {spec.dataset.label} | {spec.labels()['config']} | seed {spec.seed}",
                         completed=0, total=None)
 
         def on_epoch(done: int, total: int) -> None:

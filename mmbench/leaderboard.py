@@ -100,12 +100,15 @@ def build(suite: Suite) -> tuple[Leaderboard, list[str]]:
     """The leaderboard of a suite's current grid, and notes on what was left out."""
     results, unreadable = load_results(suite.results_dir)
     notes = [f"unreadable result file left out: {p}" for p in unreadable]
-    grid = {spec.run_id: i for i, spec in enumerate(suite.runs())}
-    outside = [r for r in results if r["run_id"] not in grid]
+    specs = {spec.run_id: spec for spec in suite.runs()}
+    order = {run_id: i for i, run_id in enumerate(specs)}
+    outside = [r for r in results if r["run_id"] not in specs]
     if outside:
         notes.append(f"{len(outside)} result(s) in {suite.results_dir} belong to no run of the "
                      "current suite and were left out")
-    results = sorted((r for r in results if r["run_id"] in grid), key=lambda r: grid[r["run_id"]])
+    # labels change no number, so they are not in the run id: take them from the suite as it is now
+    results = sorted(({**r, "labels": specs[r["run_id"]].labels()} for r in results if r["run_id"] in specs),
+                     key=lambda r: order[r["run_id"]])
     board = from_results(results, suite.name, suite.description, suite.report["primary"],
                          list(suite.report["columns"]))
     return board, notes

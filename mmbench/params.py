@@ -54,6 +54,10 @@ class Param:
             )
         if not self.help:
             raise TypeError(f"Param {self.name!r}: give a one-line help text")
+        if (self.min is not None or self.max is not None) and self.type not in (int, float):
+            raise TypeError(f"Param {self.name!r}: min / max apply to int and float parameters only")
+        if self.must_exist and self.type is not Path:
+            raise TypeError(f"Param {self.name!r}: must_exist applies to Path parameters only")
 
     @property
     def required(self) -> bool:
@@ -128,16 +132,15 @@ def resolve_params(
             problems.append((key, f"unknown parameter; {hint}"))
     resolved: dict[str, Any] = {}
     for p in declared:
-        if p.name in given:
-            value, problem = p.check(given[p.name])
-            if problem:
-                problems.append((p.name, problem))
-            else:
-                resolved[p.name] = value
-        elif p.required:
+        if p.name not in given and p.required:
             problems.append((p.name, f"required parameter missing ({p.help})"))
+            continue
+        # defaults are checked too: a default data root must exist, "~" must expand
+        value, problem = p.check(given.get(p.name, p.default))
+        if problem:
+            problems.append((p.name, problem if p.name in given else f"default {problem}"))
         else:
-            resolved[p.name] = p.default
+            resolved[p.name] = value
     return resolved, problems
 
 

@@ -17,7 +17,7 @@ import os
 import re
 import traceback
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from importlib.metadata import EntryPoint, entry_points
 from types import ModuleType
 
@@ -224,6 +224,11 @@ def _check_returned(returned: object, kind: str, hook_name: str) -> list[type[Pl
         bad = [p for p in cls.parameters if not isinstance(p, Param)]
         if bad:
             raise TypeError(f"{cls.__name__}.parameters must hold mmbench.params.Param objects, got {bad[0]!r}")
+        for p in cls.parameters:
+            if not p.required:  # the default's type and range; a data root need not exist yet
+                _, problem = replace(p, must_exist=False).check(p.default)
+                if problem:
+                    raise TypeError(f"{cls.__name__} parameter {p.name!r}: default {problem}")
         names = [p.name for p in cls.parameters]
         if len(set(names)) != len(names):
             raise TypeError(f"{cls.__name__}.parameters declares a name twice: {names}")

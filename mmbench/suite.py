@@ -91,14 +91,12 @@ class RunSpec:
     def run_id(self) -> str:
         return stable_hash(self.identity())
 
-    @property
-    def config_label(self) -> str:
-        parts = [self.encoder_label, self.alignment.label if self.alignment else "-", self.fusion.label]
-        return " / ".join(parts)
-
-    @property
-    def encoder_label(self) -> str:
-        return encoder_label(self.encoders)
+    def labels(self) -> dict[str, str]:
+        """Display names, as results and leaderboards show them."""
+        encoder = encoder_label(self.encoders)
+        alignment = self.alignment.label if self.alignment else "-"
+        return {"dataset": self.dataset.label, "encoder": encoder, "alignment": alignment,
+                "fusion": self.fusion.label, "config": f"{encoder} / {alignment} / {self.fusion.label}"}
 
 
 @dataclass
@@ -226,9 +224,11 @@ class _SuiteReader:
                     self.dataset_tasks[config.label] = dataset.task_kind()
                 except UserError as exc:
                     self.problem(f'{where} (name = "{config.name}")', str(exc))
-                except NotImplementedError as exc:
+                except Exception as exc:  # the plugin's own fault: say whose
+                    source = self.registry.get("dataset", config.name).source
                     self.problem(f'{where} (name = "{config.name}")',
-                                 f"the dataset plugin is incomplete ({exc}); report this to its authors")
+                                 f"the dataset plugin failed while preparing ({type(exc).__name__}: {exc}); "
+                                 f"report this to {source.distribution} {source.version}")
         return out
 
     def encoder_axis(self) -> list[dict[str, PluginConfig]]:
@@ -239,10 +239,17 @@ class _SuiteReader:
             if "name" in entry:
                 for config in self.plugin_configs("encoder", entry, where):
                     modalities = self.registry.get("encoder", config.name).cls.modalities
+                    if not modalities:
+                        self.problem(f'{where} (name = "{config.name}")',
+                                     "this encoder declares no modalities; name the one it should encode, "
+                                     f'e.g. text = "{config.name}"')
                     axis.append({m: config for m in modalities})
                 continue
+            if "label" in entry:
+                self.problem(f"{where} label", 'with one encoder per modality, put each label in its '
+                             'table: text = { name = "...", label = "..." }')
             per_modality: dict[str, list[PluginConfig]] = {}
-            for modality, value in entry.items():
+            for modality, value in ((m, v) for m, v in entry.items() if m not in RESERVED):
                 sub = {"name": value} if isinstance(value, str) else value
                 if not isinstance(sub, dict):
                     self.problem(f"{where} {modality}", 'expected an encoder name or a table like { name = "..." }')

@@ -8,7 +8,7 @@ VALIDATION split, never on test.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 
 from mmbench.params import Param
 
@@ -65,12 +65,3 @@ class FitReport:
     model_mb: float | None = None
     data_mb_per_epoch: float | None = None
     history: list[dict] = field(default_factory=list)
-
-    @property
-    def train_s_per_epoch(self) -> float | None:
-        return self.train_s_total / self.epochs_run if self.epochs_run else None
-
-    def to_dict(self) -> dict:
-        out = asdict(self)
-        out["train_s_per_epoch"] = self.train_s_per_epoch
-        return out

@@ -172,7 +172,7 @@ train = { epochs = 30 }
     assert result["metrics"]["extract_s_per_sample"] > 0
 
 
-def test_raw_modality_without_an_encoder_fails_with_advice(workdir, with_fixture_plugins):
+def test_raw_modality_without_an_encoder_fails_with_advice(workdir, with_fixture_plugins, capsys):
     suite = write(workdir / "raw.toml", """
 [suite]
 name = "raw"
@@ -184,15 +184,30 @@ name = "prior"
     assert main(["run", str(suite)]) == 1
     (result,) = result_files(workdir, "raw").values()
     assert "add an [[encoders]] entry that encodes 'text'" in result["error"]["message"]
+    assert "add an [[encoders]] entry" in capsys.readouterr().err  # printed as text, not markup
     assert result["error"]["traceback"] is None  # a user error, not a crash
 
 
-def test_constant_model_scores_chance_auroc(workdir, with_fixture_plugins):
+def test_constant_model_scores_chance_auroc_and_its_fit_is_timed(workdir, with_fixture_plugins):
     suite = write(workdir / "prior.toml", TINY.replace('name = "tiny"', 'name = "prior"').split("[[fusions]]")[0]
                   + '[[fusions]]\nname = "prior"\n')
     assert main(["run", str(suite)]) == 0
     for result in result_files(workdir, "prior").values():
         assert result["metrics"]["auroc"] == pytest.approx(0.5)
+        # it reports no training time of its own: the runner's measurement of fit() stands in
+        assert result["metrics"]["train_s_total"] > 0
+        assert result["metrics"]["train_s_per_epoch"] == result["metrics"]["train_s_total"]
+
+
+def test_relabelling_changes_the_leaderboard_without_rerunning(workdir, capsys):
+    suite = write(workdir / "tiny.toml", TINY)
+    assert main(["run", str(suite)]) == 0
+    write(suite, TINY.replace('label = "binary"', 'label = "renamed"'))
+    capsys.readouterr()
+    assert main(["run", str(suite)]) == 0
+    assert "0 runs finished, 0 failed, 8 skipped" in capsys.readouterr().out
+    board = (workdir / "leaderboard" / "tiny.md").read_text()
+    assert "## renamed (binary)" in board and "## binary (binary)" not in board
 
 
 def test_worker_pool_gives_the_same_results_as_in_process(workdir, capsys):

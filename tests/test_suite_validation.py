@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from mmbench.errors import SuiteError
+from mmbench.params import Param
 from mmbench.registry import load_registry
 from mmbench.suite import load_suite
 
@@ -338,3 +339,58 @@ def test_train_precedence_fusion_defaults_then_suite_then_entry(write_suite):
     # a fusion without train_defaults gets mmbench's defaults under the suite's settings
     assert early.train["optimizer"] == "adamw"
     assert (early.train["epochs"], early.train["lr"]) == (5, 0.5)
+
+
+def test_a_plugin_whose_default_breaks_its_own_param_is_reported_broken(use_plugins):
+    use_plugins("mmbench,fx_edge_cases")
+    registry = load_registry()
+    (broken,) = registry.broken
+    assert "mmbench_register_fusions" in broken.reason
+    assert "parameter 'hidden': default expected an integer" in broken.reason
+    assert "default_root" in registry.names("dataset")  # the module's other hooks still load
+
+
+def test_params_reject_min_max_on_non_numbers_and_must_exist_on_non_paths():
+    with pytest.raises(TypeError, match="min / max apply to int and float"):
+        Param("x", list, [1], "a list", min=1)
+    with pytest.raises(TypeError, match="must_exist applies to Path"):
+        Param("x", str, "a", "a string", must_exist=True)
+
+
+def test_a_missing_default_data_root_is_reported_expanded(use_plugins, write_suite, run_cli):
+    use_plugins("mmbench,fx_edge_cases")
+    path = write_suite(SUITE + '[[datasets]]\nname = "default_root"\n' + EARLY)
+    result = run_cli("validate", path)
+    assert result.code == 2
+    assert f"root: default '{Path.home()}/no-such-mmbench-data' does not exist" in result.err
+
+
+def test_a_dataset_failing_while_preparing_is_a_located_problem(use_plugins, write_suite, run_cli):
+    use_plugins("mmbench,fx_edge_cases")
+    path = write_suite(SUITE + '[[datasets]]\nname = "fails_to_prepare"\n' + EARLY)
+    result = run_cli("validate", path)
+    assert result.code == 2
+    assert '[[datasets]] #1 (name = "fails_to_prepare")' in result.err
+    assert "ValueError: cannot read the index file" in result.err and "report this to fx_edge_cases" in result.err
+    assert "Traceback" not in result.err
+
+
+def test_an_encoder_without_modalities_must_be_given_one(use_plugins, write_suite, run_cli):
+    use_plugins("mmbench,fx_edge_cases")
+    path = write_suite(SUITE + DATASET + '[[encoders]]\nname = "anything"\n' + EARLY)
+    result = run_cli("validate", path)
+    assert result.code == 2
+    assert 'declares no modalities; name the one it should encode, e.g. text = "anything"' in result.err
+    per_modality = write_suite(SUITE + DATASET + '[[encoders]]\ntext = { name = "anything", label = "mine" }\n'
+                               + EARLY, name="ok.toml")
+    suite = load_suite(per_modality, load_registry())
+    assert suite.runs()[0].labels()["encoder"] == "mine"
+
+
+def test_a_label_beside_per_modality_encoders_is_pointed_inside(use_plugins, write_suite, run_cli):
+    use_plugins("mmbench,fx_edge_cases")
+    path = write_suite(SUITE + DATASET + '[[encoders]]\ntext = "anything"\nlabel = "mine"\n' + EARLY)
+    result = run_cli("validate", path)
+    assert result.code == 2
+    assert "put each label in its table" in result.err
+    assert "unknown encoder" not in result.err
