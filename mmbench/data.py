@@ -10,7 +10,7 @@ harness splits and encodes, fusions see ``SplitData``: features only, one split.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -32,6 +32,28 @@ def is_features(values: object) -> bool:
 
 
 @dataclass
+class TokenSequence:
+    """Per-sample token vectors (n, T, d) with a (n, T) mask of real tokens: what
+    attention fusions read beside a modality's pooled vector."""
+
+    values: np.ndarray
+    mask: np.ndarray
+
+    def __post_init__(self) -> None:
+        self.values = np.ascontiguousarray(self.values, dtype=np.float32)
+        self.mask = np.asarray(self.mask, dtype=bool)
+        if self.values.ndim != 3 or self.mask.shape != self.values.shape[:2]:
+            raise DataError(f"a token sequence is (n, T, d) values with an (n, T) mask, got "
+                            f"{self.values.shape} and {self.mask.shape}")
+
+    def __len__(self) -> int:
+        return len(self.values)
+
+    def take(self, index: np.ndarray) -> TokenSequence:
+        return TokenSequence(self.values[index], self.mask[index])
+
+
+@dataclass
 class DatasetTable:
     """Every sample of a dataset, as loaded by a dataset plugin.
 
@@ -39,6 +61,8 @@ class DatasetTable:
     (n, L) 0/1 matrix for multilabel tasks. ``classes`` names the classes (or labels).
     ``groups`` (patient / lesion ids) keeps near-duplicates in one split.
     ``split`` holds the official split per sample ("train", "val", "test") if any.
+    ``masks`` marks which samples have each modality (True = present) when some arrive
+    without it; ``sequences`` holds token vectors for modalities that have them.
     """
 
     ids: np.ndarray
@@ -48,6 +72,8 @@ class DatasetTable:
     modalities: dict[str, np.ndarray | Sequence]
     groups: np.ndarray | None = None
     split: np.ndarray | None = None
+    masks: dict[str, np.ndarray] = field(default_factory=dict)
+    sequences: dict[str, TokenSequence] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.ids = np.asarray(self.ids).astype(str)
@@ -79,6 +105,10 @@ class DatasetTable:
                 raise DataError(f"modality {name!r} has {len(values)} rows for {n} samples")
             if is_features(values):
                 self.modalities[name] = np.ascontiguousarray(values, dtype=np.float32)
+        _check_masks(self.masks, self.modalities, n)
+        for name, sequence in self.sequences.items():
+            if len(sequence) != n:
+                raise DataError(f"sequence {name!r} has {len(sequence)} rows for {n} samples")
         for extra, label in ((self.groups, "groups"), (self.split, "split")):
             if extra is not None and len(extra) != n:
                 raise DataError(f"{label} has {len(extra)} entries for {n} samples")
@@ -101,21 +131,35 @@ class DatasetTable:
             modalities={m: _take(v, index) for m, v in self.modalities.items()},
             groups=None if self.groups is None else np.asarray(self.groups)[index],
             split=None if self.split is None else self.split[index],
+            masks={m: mask[index] for m, mask in self.masks.items()},
+            sequences={m: s.take(index) for m, s in self.sequences.items()},
         )
 
 
 @dataclass
 class SplitData:
-    """One split as fusions see it: features per modality, labels, task."""
+    """One split as fusions see it: features per modality, labels, task.
+
+    ``masks[m]`` (True = present) exists for a modality some samples lack; a missing
+    sample's feature row holds the suite's fill (zeros or the train mean), so a fusion
+    that handles missing input must read the mask rather than trust those values.
+    """
 
     ids: np.ndarray
     features: dict[str, np.ndarray]
     labels: np.ndarray
     task: str
     classes: tuple[str, ...]
+    masks: dict[str, np.ndarray] = field(default_factory=dict)
+    sequences: dict[str, TokenSequence] = field(default_factory=dict)
 
     def __len__(self) -> int:
         return len(self.ids)
+
+    def present(self, modality: str) -> np.ndarray:
+        """Which samples have ``modality`` (all of them unless a mask says otherwise)."""
+        mask = self.masks.get(modality)
+        return np.ones(len(self), dtype=bool) if mask is None else mask
 
     @property
     def n_outputs(self) -> int:
@@ -123,7 +167,16 @@ class SplitData:
         return 1 if self.task == "binary" else len(self.classes)
 
     def with_features(self, features: dict[str, np.ndarray]) -> SplitData:
-        return SplitData(self.ids, features, self.labels, self.task, self.classes)
+        return replace(self, features=features)
+
+
+def _check_masks(masks: dict[str, np.ndarray], modalities: dict, n: int) -> None:
+    for name, mask in masks.items():
+        if name not in modalities:
+            raise DataError(f"mask for {name!r}, which is not a modality ({sorted(modalities)})")
+        mask = np.asarray(mask)
+        if mask.shape != (n,) or mask.dtype != bool:
+            raise DataError(f"mask {name!r} must be a boolean array of shape ({n},), got {mask.dtype} {mask.shape}")
 
 
 def _take(values: np.ndarray | Sequence, index: np.ndarray):

@@ -99,6 +99,12 @@ class Alignment(Plugin):
     def transform(self, data: SplitData) -> SplitData:
         raise NotImplementedError
 
+    def branch_loss(self) -> Callable[[dict[str, Any]], Any] | None:
+        """An extra training loss on a fusion's per-modality branch outputs (seed 000's
+        L_reg), or None. Given to fusions whose ``exposes_branches`` is true; a suite
+        pairing a regulariser with any other fusion fails that run with advice."""
+        return None
+
 
 class Fusion(Plugin):
     """Learns from train (+ validation for model selection) and predicts probabilities.
@@ -110,6 +116,9 @@ class Fusion(Plugin):
     kind = "fusion"
     #: "embeddings": features per modality (most fusions); "raw": raw samples + encoders.
     consumes: ClassVar[str] = "embeddings"
+    #: True when the fusion reads ``SplitData.masks`` and copes with absent modalities;
+    #: the others see the suite's fill (zeros or the train mean) in place of missing data.
+    handles_missing: ClassVar[bool] = False
     #: The method's own training protocol (its paper's values); a suite's ``[train]`` and
     #: the fusion entry's ``train`` table override them.
     train_defaults: ClassVar[dict[str, Any]] = {}

@@ -71,6 +71,7 @@ class PluginInfo:
             "modalities": list(self.cls.modalities),
             "task_kinds": list(self.cls.task_kinds),
             "consumes": getattr(self.cls, "consumes", None),
+            "handles_missing": getattr(self.cls, "handles_missing", None),
             "citation": self.cls.citation,
             "parameters": [p.describe() for p in self.cls.parameters],
         }

@@ -81,20 +81,30 @@ def _pipeline(spec: RunSpec, registry: Registry, on_epoch: EpochCallback | None)
     splits = {name: SplitData(parts[name].ids, features[name], parts[name].labels, table.task,
                               table.classes) for name in parts}
 
-    if spec.alignment is not None:
-        alignment = _instance(registry, spec.alignment)
-        alignment.fit(splits["train"])
-        splits = {name: alignment.transform(data) for name, data in splits.items()}
-
     fusion = _instance(registry, spec.fusion)
     if fusion.consumes != "embeddings":
         raise UserError(
             f"fusion {spec.fusion.name!r} consumes {fusion.consumes!r} input, which this "
             "version of mmbench cannot hand it; upgrade mmbench or pick another fusion"
         )
+    extra: dict[str, Any] = {}
+    if spec.alignment is not None:
+        alignment = _instance(registry, spec.alignment)
+        alignment.fit(splits["train"])
+        splits = {name: alignment.transform(data) for name, data in splits.items()}
+        regulariser = alignment.branch_loss()
+        if regulariser is not None:
+            if not getattr(fusion, "exposes_branches", False):
+                raise UserError(
+                    f"alignment {spec.alignment.label!r} adds a loss on per-modality branch outputs, "
+                    f"which fusion {spec.fusion.name!r} does not expose; set its weight to 0 or pair "
+                    "it with a fusion that has branches (e.g. late_joint)"
+                )
+            extra["branch_loss"] = regulariser
+
     config = TrainConfig.from_params(spec.fusion.train, seed=spec.seed)
     started = time.perf_counter()
-    report = fusion.fit(splits["train"], splits["val"], config, on_epoch=on_epoch)
+    report = fusion.fit(splits["train"], splits["val"], config, on_epoch=on_epoch, **extra)
     fit_s = time.perf_counter() - started
 
     test = splits["test"]

@@ -1,38 +1,76 @@
 """Base class for fusions that are a torch module trained by the shared trainer.
 
-A subclass only builds its module; fitting, model selection on validation and
-prediction are shared. torch is imported on first use, so registering a fusion (and
-``mmbench plugins`` / ``validate``) does not pay for it.
+A subclass builds its module; fitting, model selection on validation and prediction are
+shared. Methods with more than a classifier (extra loss terms, masks, token sequences,
+work after each epoch) override the hooks below instead of writing their own loop.
+torch is imported on first use, so registering a fusion (and ``mmbench plugins`` /
+``validate``) does not pay for it.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import numpy as np
 
 from mmbench.data import SplitData
 from mmbench.plugin import Fusion
 from mmbench.train_config import FitReport, TrainConfig
 
 if TYPE_CHECKING:
+    import torch
     from torch import nn
+
+BranchLoss = Callable[[dict[str, "torch.Tensor"]], "torch.Tensor"]
 
 
 class TorchFusion(Fusion):
-    """A fusion whose model maps ``{modality: (batch, dim) tensor}`` to logits."""
+    """A fusion whose model maps a dict of input tensors (see ``model_inputs``) to logits,
+    or to a dict with "logits" and anything its ``loss`` needs."""
+
+    #: True when the model's output dict carries "branches": {modality: (batch, k) tensor},
+    #: per-modality outputs an alignment regulariser (seed 000's L_reg) can act on.
+    exposes_branches: ClassVar[bool] = False
 
     def build_model(self, in_dims: dict[str, int], n_outputs: int) -> nn.Module:
         """Return a fresh module; ``in_dims`` lists modalities in sorted order."""
         raise NotImplementedError
 
+    def model_inputs(self, data: SplitData) -> dict[str, np.ndarray]:
+        """The arrays the model reads, one row per sample; the trainer slices each per batch.
+
+        Default: each modality's features under its name, plus "mask/<modality>" (1.0 =
+        present) when the fusion handles missing modalities.
+        """
+        inputs: dict[str, np.ndarray] = {m: data.features[m] for m in sorted(data.features)}
+        if self.handles_missing:
+            inputs.update({f"mask/{m}": data.present(m).astype(np.float32) for m in sorted(data.features)})
+        return inputs
+
+    def loss(self, output: Any, targets: torch.Tensor, criterion: nn.Module) -> torch.Tensor:
+        """Training loss of one batch: the task's loss, plus an alignment's branch term."""
+        from mmbench.training import logits
+
+        loss = criterion(logits(output), targets)
+        if self.branch_loss is not None:
+            loss = loss + self.branch_loss(output["branches"])
+        return loss
+
+    def end_epoch(self, model: nn.Module, inputs: dict[str, torch.Tensor], targets: torch.Tensor,
+                  epoch: int) -> None:
+        """Called after each training epoch with the whole train split (e.g. OmniFuse's TLA)."""
+
     def fit(self, train: SplitData, val: SplitData, config: TrainConfig,
-            on_epoch: Any = None) -> FitReport:
+            on_epoch: Any = None, branch_loss: BranchLoss | None = None) -> FitReport:
         from mmbench import training
 
+        self.branch_loss = branch_loss
         in_dims = {m: train.features[m].shape[1] for m in sorted(train.features)}
         self.model = self.build_model(in_dims, train.n_outputs)
-        return training.train_classifier(self.model, train, val, config, on_epoch=on_epoch)
+        return training.train_classifier(self.model, train, val, config, on_epoch=on_epoch, hooks=self)
 
     def predict_proba(self, data: SplitData) -> Any:
         from mmbench import training
 
-        return training.predict_proba(self.model, data)
+        return training.predict_proba(self.model, data, hooks=self)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import copy
 import time
 from collections.abc import Callable
+from typing import Any, Protocol
 
 import numpy as np
 import torch
@@ -25,10 +26,39 @@ INFERENCE_CHUNK = 8192
 EpochCallback = Callable[[int, int], None]
 
 
-def to_tensors(data: SplitData) -> dict[str, torch.Tensor]:
-    """Modalities in a fixed (sorted) order, as contiguous float32 tensors."""
-    return {m: torch.from_numpy(np.ascontiguousarray(data.features[m], dtype=np.float32))
-            for m in sorted(data.features)}
+class Hooks(Protocol):
+    """What the trainer asks of a fusion (``TorchFusion`` implements all three)."""
+
+    def model_inputs(self, data: SplitData) -> dict[str, np.ndarray]: ...
+
+    def loss(self, output: Any, targets: torch.Tensor, criterion: nn.Module) -> torch.Tensor: ...
+
+    def end_epoch(self, model: nn.Module, inputs: dict[str, torch.Tensor], targets: torch.Tensor,
+                  epoch: int) -> None: ...
+
+
+class PlainHooks:
+    """Features in, logits out, the task's loss: the trainer's defaults."""
+
+    def model_inputs(self, data: SplitData) -> dict[str, np.ndarray]:
+        return {m: data.features[m] for m in sorted(data.features)}
+
+    def loss(self, output: Any, targets: torch.Tensor, criterion: nn.Module) -> torch.Tensor:
+        return criterion(logits(output), targets)
+
+    def end_epoch(self, model, inputs, targets, epoch) -> None:
+        return None
+
+
+def logits(output: Any) -> torch.Tensor:
+    """A model returns logits, or a dict holding them under "logits" (plus anything its
+    loss needs, e.g. per-modality "branches")."""
+    return output["logits"] if isinstance(output, dict) else output
+
+
+def to_tensors(arrays: dict[str, np.ndarray]) -> dict[str, torch.Tensor]:
+    """Contiguous float32 tensors, so a batch is one index operation per input."""
+    return {k: torch.from_numpy(np.ascontiguousarray(v, dtype=np.float32)) for k, v in arrays.items()}
 
 
 def label_tensor(data: SplitData) -> torch.Tensor:
@@ -72,7 +102,7 @@ def model_mb(model: nn.Module) -> float:
 def logits_of(model: nn.Module, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
     model.eval()
     n = len(next(iter(inputs.values())))
-    chunks = [model({m: x[i:i + INFERENCE_CHUNK] for m, x in inputs.items()})
+    chunks = [logits(model({k: x[i:i + INFERENCE_CHUNK] for k, x in inputs.items()}))
               for i in range(0, n, INFERENCE_CHUNK)]
     return torch.cat(chunks)
 
@@ -84,15 +114,20 @@ def probabilities(logits: torch.Tensor, task: str) -> np.ndarray:
     return proba[:, 0] if task == "binary" else proba
 
 
-def predict_proba(model: nn.Module, data: SplitData) -> np.ndarray:
-    return probabilities(logits_of(model, to_tensors(data)), data.task)
+def predict_proba(model: nn.Module, data: SplitData, hooks: Hooks = PlainHooks()) -> np.ndarray:
+    return probabilities(logits_of(model, to_tensors(hooks.model_inputs(data))), data.task)
 
 
 def train_classifier(model: nn.Module, train: SplitData, val: SplitData, config: TrainConfig,
-                     on_epoch: EpochCallback | None = None) -> FitReport:
-    """Train ``model`` (dict of modality tensors -> logits); keep the best validation epoch."""
-    inputs, targets = to_tensors(train), label_tensor(train)
-    val_inputs, val_targets = to_tensors(val), label_tensor(val)
+                     on_epoch: EpochCallback | None = None, hooks: Hooks = PlainHooks()) -> FitReport:
+    """Train ``model`` (dict of input tensors -> logits); keep the best validation epoch.
+
+    ``hooks`` (the fusion) says which arrays the model reads, what its training loss is and
+    what to do after each epoch; model selection always uses the task's plain loss (or the
+    monitored metric) on validation, so methods with extra loss terms are compared fairly.
+    """
+    inputs, targets = to_tensors(hooks.model_inputs(train)), label_tensor(train)
+    val_inputs, val_targets = to_tensors(hooks.model_inputs(val)), label_tensor(val)
     criterion = loss_function(train, config.class_weights)
     optimizer = make_optimizer(model, config)
     generator = torch.Generator().manual_seed(config.seed)
@@ -111,11 +146,12 @@ def train_classifier(model: nn.Module, train: SplitData, val: SplitData, config:
         total_loss = 0.0
         for start, stop in batches:
             idx = order[start:stop]
-            loss = criterion(model({m: x[idx] for m, x in inputs.items()}), targets[idx])
+            loss = hooks.loss(model({k: x[idx] for k, x in inputs.items()}), targets[idx], criterion)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
             total_loss += loss.item() * (stop - start)
+        hooks.end_epoch(model, inputs, targets, epoch)
         report.train_s_total += time.perf_counter() - started
         report.epochs_run = epoch
 
