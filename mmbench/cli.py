@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 EXIT_OK, EXIT_RUNS_FAILED, EXIT_USAGE = 0, 1, 2
@@ -72,6 +73,13 @@ def build_parser() -> argparse.ArgumentParser:
     results.add_argument("suite", type=Path)
     results.add_argument("--results", type=Path, help="results folder (default: the suite's [report] results)")
     results.set_defaults(handler=cmd_results)
+
+    gap = sub.add_parser("gap", help="modality-gap diagnostics and PCA plots per dataset / encoder / alignment")
+    gap.add_argument("suite", type=Path)
+    gap.add_argument("--seed", type=int, help="seed of the split to inspect (default: the suite's first)")
+    gap.add_argument("--out", type=Path, help="folder for the JSON and PNG files "
+                     "(default: <[report] output>/gap/<suite>)")
+    gap.set_defaults(handler=cmd_gap)
 
     board = sub.add_parser("leaderboard", help="rebuild a suite's leaderboard from its result files")
     board.add_argument("suite", type=Path)
@@ -156,6 +164,49 @@ def _write_leaderboard(suite, registry, out) -> list[Path]:
     show.leaderboard(out, board)
     reporters = [info.cls() for info in registry.all() if info.kind == "reporter"]
     return leaderboard.write(board, Path(suite.report["output"]), reporters)
+
+
+def cmd_gap(args: argparse.Namespace) -> int:
+    import json
+    import re
+
+    from mmbench.files import write_text_atomic
+    from mmbench.gap import pca_plot
+    from mmbench.run import prepare
+
+    registry, suite = _load(args)
+    seed = suite.seeds[0] if args.seed is None else args.seed
+    out_dir = args.out or Path(suite.report["output"]) / "gap" / suite.name
+    out = _console()
+    seen = set()
+    for spec in suite.runs():
+        labels = spec.labels()
+        key = (labels["dataset"], labels["encoder"], labels["alignment"])
+        if key in seen or spec.seed != suite.seeds[0]:
+            continue
+        seen.add(key)
+        spec = replace(spec, seed=seed, robustness=None)
+        prepared = prepare(spec, registry)
+        stem = re.sub(r"[^A-Za-z0-9_.=-]+", "_", "__".join(key))
+        record = {"suite": suite.name, "seed": seed, "split": "train", "labels": dict(zip(
+            ("dataset", "encoder", "alignment"), key)), **prepared.gap}
+        write_text_atomic(out_dir / f"{stem}.json", json.dumps(record, indent=2, sort_keys=True) + "\n")
+        after = prepared.splits["train"] if spec.alignment is not None else None
+        png = pca_plot(prepared.unaligned_train, after, " | ".join(key), out_dir / f"{stem}.png")
+        out.print(f"{' | '.join(key)}: " + _gap_summary(prepared.gap) + f" -> {png}")
+    return EXIT_OK
+
+
+def _gap_summary(gap: dict) -> str:
+    parts = []
+    for stage in ("before", "after"):
+        if stage not in gap:
+            continue
+        pairs = ", ".join(f"||Delta|| {k} {v['gap_norm']:.3f}" for k, v in gap[stage]["pairs"].items()
+                          if v["gap_norm"] is not None)
+        cones = ", ".join(f"R {m} {v['R']:.3f}" for m, v in gap[stage]["modalities"].items() if v["R"] is not None)
+        parts.append(f"{stage}: {pairs or 'no pair of equal dimension'}; {cones}")
+    return "; ".join(parts)
 
 
 def cmd_results(args: argparse.Namespace) -> int:

@@ -16,10 +16,12 @@ from mmbench.suite import Suite
 def leaderboard(out: Console, board: Leaderboard) -> None:
     for dataset in board.datasets:
         table = Table(title=f"{board.suite} | {dataset.dataset} ({dataset.task})", title_justify="left")
-        for header in ("rank", "encoder", "alignment", "fusion", "n", *board.columns):
+        extra = ["robustness"] if dataset.has_robustness else []
+        for header in ("rank", "encoder", "alignment", "fusion", *extra, "n", *board.columns):
             table.add_column(header, justify="right" if header in METRICS or header in ("rank", "n") else "left")
         for row in dataset.rows:
-            cells = [str(row.rank), row.encoder, row.alignment, row.fusion, str(len(row.seeds))]
+            cells = [str(row.rank), row.encoder, row.alignment, row.fusion,
+                     *([row.robustness] if extra else []), str(len(row.seeds))]
             for metric in board.columns:
                 text = escape(row.stats[metric].format(METRICS[metric].fmt))
                 cells.append(f"[bold green]{text}[/bold green]" if metric in row.best else text)

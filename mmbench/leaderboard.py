@@ -38,6 +38,7 @@ class Row:
     encoder: str
     alignment: str
     fusion: str
+    robustness: str
     seeds: list[int]
     stats: dict[str, Stat]
     rank: int = 0
@@ -45,7 +46,8 @@ class Row:
 
     @property
     def config(self) -> str:
-        return f"{self.encoder} / {self.alignment} / {self.fusion}"
+        config = f"{self.encoder} / {self.alignment} / {self.fusion}"
+        return config if self.robustness == "-" else f"{config} / {self.robustness}"
 
 
 @dataclass
@@ -53,6 +55,11 @@ class DatasetBoard:
     dataset: str
     task: str
     rows: list[Row]
+
+    @property
+    def has_robustness(self) -> bool:
+        """Whether any row ran under missing modalities or noise (then a column shows it)."""
+        return any(row.robustness != "-" for row in self.rows)
 
 
 @dataclass
@@ -82,6 +89,7 @@ class Leaderboard:
                             "encoder": row.encoder,
                             "alignment": row.alignment,
                             "fusion": row.fusion,
+                            "robustness": row.robustness,
                             "seeds": row.seeds,
                             "best": row.best,
                             "metrics": {m: {"mean": s.mean, "std": s.std, "n": s.n}
@@ -118,7 +126,7 @@ def from_results(results: list[dict[str, Any]], suite: str, description: str, pr
                  columns: list[str]) -> Leaderboard:
     """Aggregate result records (in grid order) into a leaderboard."""
     metrics = list(dict.fromkeys([primary, *columns]))
-    groups: dict[str, dict[tuple[str, str, str], list[dict]]] = {}
+    groups: dict[str, dict[tuple[str, str, str, str], list[dict]]] = {}
     tasks: dict[str, str] = {}
     failed = []
     for r in results:
@@ -128,16 +136,16 @@ def from_results(results: list[dict[str, Any]], suite: str, description: str, pr
                            "seed": r["spec"]["seed"], "error": r["error"]["message"]})
             continue
         tasks[labels["dataset"]] = r["data"]["task"]
-        key = (labels["encoder"], labels["alignment"], labels["fusion"])
+        key = (labels["encoder"], labels["alignment"], labels["fusion"], labels.get("robustness", "-"))
         groups.setdefault(labels["dataset"], {}).setdefault(key, []).append(r)
 
     boards = []
     for dataset, configs in groups.items():
         rows = [
-            Row(encoder=enc, alignment=al, fusion=fu,
+            Row(encoder=enc, alignment=al, fusion=fu, robustness=rob,
                 seeds=sorted(r["spec"]["seed"] for r in runs),
                 stats={m: _stat([r["metrics"].get(m) for r in runs]) for m in metrics})
-            for (enc, al, fu), runs in configs.items()
+            for (enc, al, fu, rob), runs in configs.items()
         ]
         _rank(rows, primary)
         _mark_best(rows, metrics)

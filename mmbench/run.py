@@ -10,15 +10,18 @@ import random
 import time
 import traceback
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
 import numpy as np
 import torch
 
-from mmbench import memory, metrics
+from mmbench import memory, metrics, robustness
 from mmbench.data import DatasetTable, SplitData, is_features
 from mmbench.errors import UserError
+from mmbench.gap import diagnostics
+from mmbench.plugin import Alignment
 from mmbench.registry import Registry
 from mmbench.results import SCHEMA_VERSION, clean_numbers, environment
 from mmbench.splits import split_indices
@@ -71,36 +74,62 @@ def _seed_and_threads(spec: RunSpec) -> int:
     return torch.get_num_threads()
 
 
-def _pipeline(spec: RunSpec, registry: Registry, on_epoch: EpochCallback | None) -> dict[str, Any]:
+@dataclass
+class Prepared:
+    """A run's data up to the fusion: what ``mmbench gap`` inspects too."""
+
+    table: DatasetTable
+    splits: dict[str, SplitData]
+    #: the train split as it was before the alignment (the same object when there is none)
+    unaligned_train: SplitData
+    extract_s: float
+    alignment: Alignment | None
+    gap: dict[str, Any]
+
+
+def prepare(spec: RunSpec, registry: Registry) -> Prepared:
+    """Load, split, encode, apply the robustness settings, fit and apply the alignment."""
     table = _load(spec.dataset, spec.dataset_fingerprint, registry)
     split_seed = spec.seed if spec.split["seed"] < 0 else spec.split["seed"]
     rows = split_indices(table, spec.split["val"], spec.split["test"], split_seed)
     parts = {name: table.subset(index) for name, index in rows.items()}
 
     features, extract_s = _features(parts, spec.encoders, registry)
-    splits = {name: SplitData(parts[name].ids, features[name], parts[name].labels, table.task,
-                              table.classes) for name in parts}
+    splits = {name: SplitData(part.ids, features[name], part.labels, table.task, table.classes,
+                              masks=part.masks, sequences=part.sequences) for name, part in parts.items()}
+    if spec.robustness is not None:
+        splits = robustness.apply(splits, spec.robustness, seed=spec.seed)
 
+    unaligned_train = splits["train"]
+    gap = {"before": diagnostics(unaligned_train)}
+    alignment = None
+    if spec.alignment is not None:
+        alignment = _instance(registry, spec.alignment)
+        alignment.fit(splits["train"])
+        splits = {name: alignment.transform(data) for name, data in splits.items()}
+        gap["after"] = diagnostics(splits["train"])
+    return Prepared(table, splits, unaligned_train, extract_s, alignment, gap)
+
+
+def _pipeline(spec: RunSpec, registry: Registry, on_epoch: EpochCallback | None) -> dict[str, Any]:
     fusion = _instance(registry, spec.fusion)
     if fusion.consumes != "embeddings":
         raise UserError(
             f"fusion {spec.fusion.name!r} consumes {fusion.consumes!r} input, which this "
             "version of mmbench cannot hand it; upgrade mmbench or pick another fusion"
         )
+    prepared = prepare(spec, registry)
+    table, splits = prepared.table, prepared.splits
     extra: dict[str, Any] = {}
-    if spec.alignment is not None:
-        alignment = _instance(registry, spec.alignment)
-        alignment.fit(splits["train"])
-        splits = {name: alignment.transform(data) for name, data in splits.items()}
-        regulariser = alignment.branch_loss()
-        if regulariser is not None:
-            if not getattr(fusion, "exposes_branches", False):
-                raise UserError(
-                    f"alignment {spec.alignment.label!r} adds a loss on per-modality branch outputs, "
-                    f"which fusion {spec.fusion.name!r} does not expose; set its weight to 0 or pair "
-                    "it with a fusion that has branches (e.g. late_joint)"
-                )
-            extra["branch_loss"] = regulariser
+    regulariser = prepared.alignment.branch_loss() if prepared.alignment is not None else None
+    if regulariser is not None:
+        if not getattr(fusion, "exposes_branches", False):
+            raise UserError(
+                f"alignment {spec.alignment.label!r} adds a loss on per-modality branch outputs, "
+                f"which fusion {spec.fusion.name!r} does not expose; set its weight to 0 or pair "
+                "it with a fusion that has branches (e.g. late_joint)"
+            )
+        extra["branch_loss"] = regulariser
 
     config = TrainConfig.from_params(spec.fusion.train, seed=spec.seed)
     started = time.perf_counter()
@@ -113,7 +142,7 @@ def _pipeline(spec: RunSpec, registry: Registry, on_epoch: EpochCallback | None)
     infer_s = time.perf_counter() - started
     _check_proba(proba, test, spec.fusion.name)
 
-    n_samples = sum(len(p) for p in parts.values())
+    n_samples = len(table)
     # a fusion that does not train by epochs reports no time of its own: use the fit's
     train_s = report.train_s_total or fit_s
     measured = {
@@ -124,7 +153,7 @@ def _pipeline(spec: RunSpec, registry: Registry, on_epoch: EpochCallback | None)
         "train_s_total": train_s,
         "infer_s_per_epoch": infer_s,
         "infer_s_per_sample": infer_s / max(len(test), 1),
-        "extract_s_per_sample": extract_s / n_samples,
+        "extract_s_per_sample": prepared.extract_s / n_samples,
         "model_mb": report.model_mb,
         "data_mb_per_epoch": report.data_mb_per_epoch,
         "peak_rss_mb": memory.peak_rss_mb(),
@@ -135,9 +164,12 @@ def _pipeline(spec: RunSpec, registry: Registry, on_epoch: EpochCallback | None)
         "data": {
             "task": table.task,
             "classes": list(table.classes),
-            "n": {name: len(p) for name, p in parts.items()},
+            "n": {name: len(data) for name, data in splits.items()},
             "dims": {m: int(x.shape[1]) for m, x in sorted(splits["train"].features.items())},
+            "missing": {name: {m: int((~data.present(m)).sum()) for m in sorted(data.features)}
+                        for name, data in splits.items()},
         },
+        "gap": prepared.gap,
     }
 
 

@@ -19,6 +19,8 @@ from mmbench.metric_catalog import DEFAULT_COLUMNS, METRICS
 from mmbench.params import Param, is_sweep, resolve_params
 from mmbench.plugin import stable_hash
 from mmbench.registry import PluginInfo, Registry
+from mmbench.robustness import ROBUSTNESS_PARAMS
+from mmbench.robustness import label as robustness_label
 from mmbench.train_config import TRAIN_PARAMS
 
 SUITE_PARAMS = (
@@ -38,7 +40,7 @@ REPORT_PARAMS = (
     Param("output", str, "leaderboard", "folder the leaderboard files go to"),
     Param("results", str, "results", "folder the per-run result JSON files go under"),
 )
-TABLES = ("suite", "split", "train", "datasets", "encoders", "alignments", "fusions", "report")
+TABLES = ("suite", "split", "train", "datasets", "encoders", "alignments", "fusions", "robustness", "report")
 #: Keys of an axis entry that belong to the harness, not to the plugin's parameters.
 RESERVED = {"name", "label"}
 AXES = {"datasets": "dataset", "encoders": "encoder", "alignments": "alignment", "fusions": "fusion"}
@@ -75,6 +77,8 @@ class RunSpec:
     split: dict[str, Any]
     seed: int
     threads: int
+    #: missing-modality and noise settings (``mmbench.robustness``); None for clean data
+    robustness: dict[str, Any] | None = None
 
     def identity(self) -> dict[str, Any]:
         """What the run id hashes: not the suite name or labels, which change no number."""
@@ -85,6 +89,7 @@ class RunSpec:
             "fusion": self.fusion.identity(),
             "split": self.split,
             "seed": self.seed,
+            "robustness": self.robustness,
         }
 
     @property
@@ -95,8 +100,12 @@ class RunSpec:
         """Display names, as results and leaderboards show them."""
         encoder = encoder_label(self.encoders)
         alignment = self.alignment.label if self.alignment else "-"
+        config = f"{encoder} / {alignment} / {self.fusion.label}"
+        robustness = robustness_label(self.robustness)
+        if robustness != "-":
+            config += f" / {robustness}"
         return {"dataset": self.dataset.label, "encoder": encoder, "alignment": alignment,
-                "fusion": self.fusion.label, "config": f"{encoder} / {alignment} / {self.fusion.label}"}
+                "fusion": self.fusion.label, "robustness": robustness, "config": config}
 
 
 @dataclass
@@ -112,16 +121,17 @@ class Suite:
     alignments: list[PluginConfig | None]
     fusions: list[PluginConfig]
     report: dict[str, Any]
+    robustness: list[dict[str, Any] | None] = field(default_factory=lambda: [None])
 
     def runs(self) -> list[RunSpec]:
         """The grid, in a stable order (datasets outermost, seeds innermost)."""
         grid = itertools.product(self.datasets, self.encoders or [{}], self.alignments,
-                                 self.fusions, self.seeds)
+                                 self.robustness, self.fusions, self.seeds)
         return [
             RunSpec(suite=self.name, dataset=ds, dataset_fingerprint=fp, encoders=enc,
                     alignment=al, fusion=fu, split=self.split,
-                    seed=seed, threads=self.threads)
-            for (ds, fp), enc, al, fu, seed in grid
+                    seed=seed, threads=self.threads, robustness=rob)
+            for (ds, fp), enc, al, rob, fu, seed in grid
         ]
 
     @property
@@ -171,6 +181,7 @@ class _SuiteReader:
         if "val" in split and "test" in split and split["val"] + split["test"] >= 0.9:
             self.problem("[split]", "val + test must leave at least 10% of the samples for training")
 
+        robustness = self.robustness_axis()
         datasets = self.axis_with_fingerprints()
         encoders = self.encoder_axis()
         alignments: list[PluginConfig | None] = self.axis("alignments") or [None]
@@ -188,7 +199,7 @@ class _SuiteReader:
         return Suite(path=self.path, name=suite["name"], description=suite["description"],
                      seeds=seeds, threads=suite["threads"], split=split,
                      datasets=datasets, encoders=encoders, alignments=alignments,
-                     fusions=fusions, report=report)
+                     fusions=fusions, report=report, robustness=robustness)
 
     def table(self, key: str, declared: tuple[Param, ...]) -> dict[str, Any]:
         given = self.raw.get(key, {})
@@ -199,6 +210,28 @@ class _SuiteReader:
         for param_key, message in problems:
             self.problem(f"[{key}] {param_key}", message)
         return resolved
+
+    def robustness_axis(self) -> list[dict[str, Any] | None]:
+        """One settings dict per point of the ``[robustness]`` sweeps; [None] without it."""
+        given = self.raw.get("robustness")
+        if given is None:
+            return [None]
+        if not isinstance(given, dict):
+            self.problem("[robustness]", "expected a table ([robustness]), not an array or value")
+            return [None]
+        declared = {p.name: p for p in ROBUSTNESS_PARAMS}
+        axis = []
+        for point, _ in _sweep_points(given, declared):
+            resolved, problems = resolve_params(ROBUSTNESS_PARAMS, point)
+            for key, message in problems:
+                self.problem(f"[robustness] {key}", message)
+            if problems:
+                return [None]
+            axis.append(resolved)
+        if not axis:
+            self.problem("[robustness]", "an empty list sweeps over no values; give at least one value")
+            return [None]
+        return axis
 
     def entries(self, table: str) -> list[tuple[str, dict[str, Any]]]:
         raw = self.raw.get(table, [])

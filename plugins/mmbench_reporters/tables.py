@@ -38,12 +38,14 @@ def render(board: Leaderboard) -> str:
         "files: do not edit by hand.",
         "",
     ]
-    headers = ["rank", "encoder", "alignment", "fusion", "n", *board.columns]
     for dataset in board.datasets:
         lines += [f"## {dataset.dataset} ({dataset.task})", ""]
+        extra = ["robustness"] if dataset.has_robustness else []
+        headers = ["rank", "encoder", "alignment", "fusion", *extra, "n", *board.columns]
         table = []
         for row in dataset.rows:
-            cells = [row.rank, row.encoder, row.alignment, row.fusion, len(row.seeds)]
+            cells = [row.rank, row.encoder, row.alignment, row.fusion,
+                     *([row.robustness] if extra else []), len(row.seeds)]
             for metric in board.columns:
                 text = row.stats[metric].format(METRICS[metric].fmt)
                 cells.append(f"**{text}**" if metric in row.best else text)
@@ -82,7 +84,7 @@ class CsvReporter(Reporter):
         buffer = io.StringIO()
         writer = csv.writer(buffer, lineterminator="\n")
         metrics = list(dict.fromkeys([board.primary, *board.columns]))
-        writer.writerow(["dataset", "task", "rank", "encoder", "alignment", "fusion", "n_seeds",
+        writer.writerow(["dataset", "task", "rank", "encoder", "alignment", "fusion", "robustness", "n_seeds",
                          *[f"{m}_{part}" for m in metrics for part in ("mean", "std")]])
         for dataset in board.datasets:
             for row in dataset.rows:
@@ -92,7 +94,7 @@ class CsvReporter(Reporter):
                     values += ["" if stat.mean is None else repr(stat.mean),
                                "" if stat.std is None else repr(stat.std)]
                 writer.writerow([dataset.dataset, dataset.task, row.rank, row.encoder, row.alignment,
-                                 row.fusion, len(row.seeds), *values])
+                                 row.fusion, row.robustness, len(row.seeds), *values])
         return [write_text_atomic(out_dir / f"{board.suite}.csv", buffer.getvalue())]
 
 

@@ -1,0 +1,91 @@
+"""Modality-gap diagnostics (seed 004 eq. 1 and Table 1; seed 000 section 3).
+
+Computed on unit-normalised embeddings of the samples that have the modality:
+- ``R``: mean resultant length ||mean_i v_i||, in [0, 1] (the cone effect);
+- ``variance``: per-dimension variance across samples, averaged over dimensions (the
+  "embedding variance" seed 000 reports, e.g. BRSET text 5.4e-4);
+- per pair of modalities of equal dimension, ``gap_norm`` = ||mu_a - mu_b|| (seed 004's
+  ||Delta||) and ``mean_cosine``, the mean cosine similarity of the paired embeddings of
+  samples that have both.
+"""
+
+from __future__ import annotations
+
+import itertools
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from mmbench.data import SplitData
+
+
+def unit(x: np.ndarray) -> np.ndarray:
+    norms = np.linalg.norm(x, axis=1, keepdims=True)
+    return x / np.where(norms == 0, 1.0, norms)
+
+
+def diagnostics(data: SplitData) -> dict[str, Any]:
+    modalities: dict[str, Any] = {}
+    vectors = {m: unit(np.asarray(x, dtype=np.float64)) for m, x in sorted(data.features.items())}
+    for m, v in vectors.items():
+        present = v[data.present(m)]
+        modalities[m] = {
+            "R": float(np.linalg.norm(present.mean(axis=0))) if len(present) else None,
+            "variance": float(present.var(axis=0).mean()) if len(present) else None,
+        }
+    pairs: dict[str, Any] = {}
+    for a, b in itertools.combinations(vectors, 2):
+        if vectors[a].shape[1] != vectors[b].shape[1]:
+            continue
+        both = data.present(a) & data.present(b)
+        va, vb = vectors[a][data.present(a)], vectors[b][data.present(b)]
+        pairs[f"{a}~{b}"] = {
+            "gap_norm": float(np.linalg.norm(va.mean(axis=0) - vb.mean(axis=0))) if len(va) and len(vb) else None,
+            "mean_cosine": float(np.sum(vectors[a][both] * vectors[b][both], axis=1).mean()) if both.any() else None,
+        }
+    return {"modalities": modalities, "pairs": pairs}
+
+
+def pca_plot(before: SplitData, after: SplitData | None, title: str, path: Path) -> Path:
+    """Both modalities in the first two principal components, before and after alignment
+    (seed 000 Fig. 2-3, seed 004 Fig. 2). Modalities of unequal dimension get one panel each."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from sklearn.decomposition import PCA
+
+    stages = [("before alignment", before)] + ([("after alignment", after)] if after is not None else [])
+    groups = _by_dimension(before)
+    fig, axes = plt.subplots(len(groups), len(stages), figsize=(5.5 * len(stages), 5 * len(groups)),
+                             squeeze=False)
+    for row, (dim, modalities) in enumerate(groups.items()):
+        for col, (stage, data) in enumerate(stages):
+            ax = axes[row][col]
+            stacked = np.concatenate([unit(data.features[m][data.present(m)]) for m in modalities])
+            projected = PCA(n_components=2, random_state=0).fit_transform(stacked)
+            start = 0
+            for m in modalities:
+                count = int(data.present(m).sum())
+                points = projected[start:start + count]
+                ax.scatter(points[:, 0], points[:, 1], s=4, alpha=0.5, label=m)
+                start += count
+            ax.set_title(f"{stage} ({dim}-d)")
+            ax.set_xlabel("PC 1")
+            ax.set_ylabel("PC 2")
+            ax.legend(markerscale=3)
+    fig.suptitle(title)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def _by_dimension(data: SplitData) -> dict[int, list[str]]:
+    """Modalities sharing a dimension share one PCA (only then is the gap visible)."""
+    groups: dict[int, list[str]] = {}
+    for m in sorted(data.features):
+        groups.setdefault(data.features[m].shape[1], []).append(m)
+    return groups
