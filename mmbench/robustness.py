@@ -8,11 +8,12 @@ seeded by the run's seed, so every fusion of a grid point sees the same missing 
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
 
-from mmbench.data import SplitData
+from mmbench.data import SplitData, TokenSequence
 from mmbench.errors import UserError
 from mmbench.params import Param
 
@@ -41,8 +42,9 @@ def label(settings: dict[str, Any] | None) -> str:
     return ", ".join(parts) or "-"
 
 
-def apply(splits: dict[str, SplitData], settings: dict[str, Any], seed: int) -> dict[str, SplitData]:
-    """Drop modalities (as masks), fill the missing rows, add test noise."""
+def corrupt(splits: dict[str, SplitData], settings: dict[str, Any], seed: int) -> dict[str, SplitData]:
+    """Drop modalities (as masks, their rows zeroed so nothing of them leaks downstream)
+    and add test noise. Runs before the alignment; ``fill`` runs after it."""
     rng = np.random.default_rng([seed, 20261124])
     modalities = sorted(splits["train"].features)
     targets = {"train": ("train", "val"), "test": ("test",), "both": ("train", "val", "test")}
@@ -56,14 +58,13 @@ def apply(splits: dict[str, SplitData], settings: dict[str, Any], seed: int) -> 
             raise UserError("[robustness] missing modalities need a dataset with at least two modalities")
         for name in targets[settings["missing_at"]]:
             out[name] = _drop(out[name], modalities, settings["missing_rate"], chosen, rng)
-    if any(data.masks for data in out.values()):
-        out = _fill(out, settings["fill"])
     if settings["test_noise"] > 0:
-        test = out["test"]
-        noisy = {m: x + rng.normal(0.0, settings["test_noise"], x.shape).astype(np.float32)
-                 for m, x in test.features.items()}
-        out["test"] = test.with_features(noisy)
-    return out
+        test, sigma = out["test"], settings["test_noise"]
+        noisy = {m: x + rng.normal(0.0, sigma, x.shape).astype(np.float32) for m, x in test.features.items()}
+        tokens = {m: TokenSequence(s.values + rng.normal(0.0, sigma, s.values.shape) * s.mask[:, :, None], s.mask)
+                  for m, s in test.sequences.items()}  # real tokens only
+        out["test"] = replace(test, features=noisy, sequences=tokens)
+    return fill(out, "zero")
 
 
 def _drop(data: SplitData, modalities: list[str], rate: float, chosen: str,
@@ -71,25 +72,34 @@ def _drop(data: SplitData, modalities: list[str], rate: float, chosen: str,
     n = len(data)
     affected = rng.random(n) < rate
     which = rng.integers(0, len(modalities), n)
-    masks = dict(data.masks)
+    masks, sequences = dict(data.masks), dict(data.sequences)
     for i, m in enumerate(modalities):
         dropped = affected & (which == i) if chosen == "random" else (affected if m == chosen else None)
-        if dropped is not None:
-            masks[m] = data.present(m) & ~dropped
-    return SplitData(data.ids, data.features, data.labels, data.task, data.classes, masks, data.sequences)
+        if dropped is None:
+            continue
+        masks[m] = data.present(m) & ~dropped
+        if m in sequences:  # a dropped modality loses its tokens too
+            tokens = sequences[m]
+            sequences[m] = TokenSequence(np.where(dropped[:, None, None], 0.0, tokens.values),
+                                         tokens.mask & ~dropped[:, None])
+    return replace(data, masks=masks, sequences=sequences)
 
 
-def _fill(splits: dict[str, SplitData], fill: str) -> dict[str, SplitData]:
+def fill(splits: dict[str, SplitData], how: str) -> dict[str, SplitData]:
+    """Put the stand-in (zeros, or the mean of the present train rows) in missing rows."""
     train = splits["train"]
     stand_in = {}
     for m, x in train.features.items():
         present = train.present(m)
-        if fill == "train_mean" and present.any():
+        if how == "train_mean" and present.any():
             stand_in[m] = x[present].mean(axis=0)
         else:
             stand_in[m] = np.zeros(x.shape[1], dtype=np.float32)
     out = {}
     for name, data in splits.items():
+        if not data.masks:
+            out[name] = data
+            continue
         features = {}
         for m, x in data.features.items():
             missing = ~data.present(m)

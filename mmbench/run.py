@@ -88,7 +88,7 @@ class Prepared:
 
 
 def prepare(spec: RunSpec, registry: Registry) -> Prepared:
-    """Load, split, encode, apply the robustness settings, fit and apply the alignment."""
+    """Load, split, encode, corrupt (robustness), fit and apply the alignment, fill."""
     table = _load(spec.dataset, spec.dataset_fingerprint, registry)
     split_seed = spec.seed if spec.split["seed"] < 0 else spec.split["seed"]
     rows = split_indices(table, spec.split["val"], spec.split["test"], split_seed)
@@ -98,7 +98,7 @@ def prepare(spec: RunSpec, registry: Registry) -> Prepared:
     splits = {name: SplitData(part.ids, features[name], part.labels, table.task, table.classes,
                               masks=part.masks, sequences=part.sequences) for name, part in parts.items()}
     if spec.robustness is not None:
-        splits = robustness.apply(splits, spec.robustness, seed=spec.seed)
+        splits = robustness.corrupt(splits, spec.robustness, seed=spec.seed)
 
     unaligned_train = splits["train"]
     gap = {"before": diagnostics(unaligned_train)}
@@ -108,6 +108,8 @@ def prepare(spec: RunSpec, registry: Registry) -> Prepared:
         alignment.fit(splits["train"])
         splits = {name: alignment.transform(data) for name, data in splits.items()}
         gap["after"] = diagnostics(splits["train"])
+    # after the alignment, so a train-mean fill matches the aligned rows it stands in for
+    splits = robustness.fill(splits, (spec.robustness or robustness.DEFAULTS)["fill"])
     return Prepared(table, splits, unaligned_train, extract_s, alignment, gap)
 
 
@@ -161,6 +163,7 @@ def _pipeline(spec: RunSpec, registry: Registry, on_epoch: EpochCallback | None)
     return {
         "metrics": measured,
         "history": report.history,
+        "fit_info": report.info,
         "data": {
             "task": table.task,
             "classes": list(table.classes),

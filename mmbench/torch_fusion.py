@@ -61,11 +61,20 @@ class TorchFusion(Fusion):
                   epoch: int) -> None:
         """Called after each training epoch with the whole train split (e.g. OmniFuse's TLA)."""
 
+    def configure_optimizer(self, model: nn.Module, config: TrainConfig, steps_per_epoch: int
+                            ) -> tuple[torch.optim.Optimizer, Any]:
+        """The optimizer (from ``config``) and an optional scheduler stepped after every
+        optimisation step; override for a method's own schedule (seed 001's OneCycleLR)."""
+        from mmbench.training import make_optimizer
+
+        return make_optimizer(model, config), None
+
     def fit(self, train: SplitData, val: SplitData, config: TrainConfig,
             on_epoch: Any = None, branch_loss: BranchLoss | None = None) -> FitReport:
         from mmbench import training
 
         self.branch_loss = branch_loss
+        self.task = train.task  # build_model may need it: n_outputs > 1 is multiclass or multilabel
         in_dims = {m: train.features[m].shape[1] for m in sorted(train.features)}
         self.model = self.build_model(in_dims, train.n_outputs)
         return training.train_classifier(self.model, train, val, config, on_epoch=on_epoch, hooks=self)

@@ -65,3 +65,6 @@ class FitReport:
     model_mb: float | None = None
     data_mb_per_epoch: float | None = None
     history: list[dict] = field(default_factory=list)
+    #: anything else worth keeping with the result (JSON-able): learned fusion weights,
+    #: the lazy modality combination per epoch, ... stored as the result's "fit_info"
+    info: dict = field(default_factory=dict)

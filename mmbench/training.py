@@ -36,6 +36,9 @@ class Hooks(Protocol):
     def end_epoch(self, model: nn.Module, inputs: dict[str, torch.Tensor], targets: torch.Tensor,
                   epoch: int) -> None: ...
 
+    def configure_optimizer(self, model: nn.Module, config: TrainConfig, steps_per_epoch: int
+                            ) -> tuple[torch.optim.Optimizer, Any]: ...
+
 
 class PlainHooks:
     """Features in, logits out, the task's loss: the trainer's defaults."""
@@ -48,6 +51,9 @@ class PlainHooks:
 
     def end_epoch(self, model, inputs, targets, epoch) -> None:
         return None
+
+    def configure_optimizer(self, model, config, steps_per_epoch):
+        return make_optimizer(model, config), None
 
 
 def logits(output: Any) -> torch.Tensor:
@@ -129,10 +135,10 @@ def train_classifier(model: nn.Module, train: SplitData, val: SplitData, config:
     inputs, targets = to_tensors(hooks.model_inputs(train)), label_tensor(train)
     val_inputs, val_targets = to_tensors(hooks.model_inputs(val)), label_tensor(val)
     criterion = loss_function(train, config.class_weights)
-    optimizer = make_optimizer(model, config)
     generator = torch.Generator().manual_seed(config.seed)
     n = len(targets)
-    batches = _batch_bounds(n, config.batch_size)
+    batches = batch_bounds(n, config.batch_size)
+    optimizer, scheduler = hooks.configure_optimizer(model, config, len(batches))
     row_bytes = sum(x[0].numel() * x.element_size() for x in inputs.values()) + \
         targets[0:1].numel() * targets.element_size()
     data_mb = sum(stop - start for start, stop in batches) * row_bytes / 2**20
@@ -150,19 +156,22 @@ def train_classifier(model: nn.Module, train: SplitData, val: SplitData, config:
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
+            if scheduler is not None:  # a per-step schedule, e.g. OneCycleLR
+                scheduler.step()
             total_loss += loss.item() * (stop - start)
         hooks.end_epoch(model, inputs, targets, epoch)
         report.train_s_total += time.perf_counter() - started
         report.epochs_run = epoch
 
         val_logits = logits_of(model, val_inputs)
+        quality = metrics.quality(val.labels, probabilities(val_logits, val.task), val.task)
         record = {"epoch": epoch, "train_loss": total_loss / max(n, 1),
-                  "val_loss": float(criterion(val_logits, val_targets))}
+                  "val_loss": float(criterion(val_logits, val_targets)),
+                  **{f"val_{name}": value for name, value in quality.items()}}
         if config.monitor == "loss":
             score = -record["val_loss"]
         else:
-            value = metrics.quality(val.labels, probabilities(val_logits, val.task), val.task)[config.monitor]
-            record[f"val_{config.monitor}"] = value
+            value = quality[config.monitor]
             score = value if np.isfinite(value) else -np.inf
         report.history.append(record)
         if best_score is None or score > best_score:
@@ -180,7 +189,7 @@ def train_classifier(model: nn.Module, train: SplitData, val: SplitData, config:
     return report
 
 
-def _batch_bounds(n: int, batch_size: int) -> list[tuple[int, int]]:
+def batch_bounds(n: int, batch_size: int) -> list[tuple[int, int]]:
     """Batch (start, stop) pairs; a trailing batch of one sample joins the previous one
     because BatchNorm cannot train on a single sample."""
     bounds = [(s, min(s + batch_size, n)) for s in range(0, n, batch_size)]

@@ -21,6 +21,17 @@ def _hermetic_env(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("MMBENCH_DISABLE_PLUGIN_AUTOLOAD", raising=False)
 
 
+@pytest.fixture(autouse=True)
+def _one_torch_thread() -> Iterator[None]:
+    """Tiny models train fastest on one thread, and do not fight other processes for 2 cores."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.fixture
 def write_suite(tmp_path: Path) -> Callable[..., Path]:
     """``write_suite(text, name="suite.toml")``: write a (dedented) suite into tmp_path."""

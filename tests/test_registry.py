@@ -14,8 +14,9 @@ from mmbench.registry import load_registry
 BUILTINS = {
     "dataset": ["synthetic"],
     "encoder": [],
-    "alignment": ["none"],
-    "fusion": ["early", "late_joint", "linear_probe"],
+    "alignment": ["gap_shift", "noise", "none"],
+    "fusion": ["attention", "concat", "dwfuse", "early", "late_joint", "late_voting", "linear_probe",
+               "omnifuse", "se_gate", "sum", "unimodal"],
     "reporter": ["csv", "json", "markdown"],
 }
 
@@ -224,7 +225,7 @@ def test_disable_autoload_still_loads_what_is_allowed(monkeypatch, use_plugins):
 
     registry = load_registry()
 
-    assert registry.names("fusion") == ["binary_only", *BUILTINS["fusion"]]
+    assert registry.names("fusion") == sorted(["binary_only", *BUILTINS["fusion"]])
     assert registry.names("dataset") == ["folder_data"]  # not the built-in synthetic
     assert registry.names("reporter") == []
 

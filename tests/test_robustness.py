@@ -2,14 +2,15 @@
 
 import json
 import re
+from dataclasses import replace
 
 import numpy as np
 import pytest
 
 from mmbench.cli import main
-from mmbench.data import SplitData
+from mmbench.data import SplitData, TokenSequence
 from mmbench.errors import UserError
-from mmbench.robustness import DEFAULTS, apply
+from mmbench.robustness import DEFAULTS, corrupt, fill
 
 
 def splits(n=1000, seed=0):
@@ -24,6 +25,11 @@ def splits(n=1000, seed=0):
 
 def settings(**given):
     return {**DEFAULTS, **given}
+
+
+def apply(data, settings, seed):
+    """What a run does around the alignment: corrupt, then fill."""
+    return fill(corrupt(data, settings, seed), settings["fill"])
 
 
 def test_random_missing_drops_one_modality_per_affected_sample():
@@ -65,6 +71,12 @@ def test_a_modality_that_does_not_exist_is_a_clear_error():
         apply(splits(), settings(missing_rate=0.5, missing_modality="audio"), seed=0)
 
 
+def test_corrupted_rows_are_zeroed_before_the_alignment_sees_them():
+    out = corrupt(splits(), settings(missing_rate=0.5, fill="train_mean"), seed=0)
+    train = out["train"]
+    assert np.all(train.features["image"][~train.present("image")] == 0)
+
+
 def test_test_noise_touches_only_the_test_split():
     original = splits()
     out = apply(original, settings(test_noise=0.5), seed=0)
@@ -99,3 +111,21 @@ missing_rate = [0.0, 0.6]
     robustness = sorted(row["robustness"] for row in board["datasets"][0]["rows"])
     assert robustness == ["-", "missing 0.6 random@both fill=zero"]
     assert re.search(r"\|\s*robustness\s*\|", (tmp_path / "leaderboard" / "r.md").read_text())
+
+
+def test_a_dropped_modality_loses_its_tokens_and_test_noise_reaches_real_tokens_only():
+    data = splits(n=500)
+    rng = np.random.default_rng(1)
+    for name, part in data.items():
+        mask = np.ones((len(part), 6), dtype=bool)
+        mask[:, 4:] = False  # two padded positions
+        data[name] = replace(part, sequences={"text": TokenSequence(rng.normal(size=(len(part), 6, 3)), mask)})
+    out = corrupt(data, settings(missing_rate=0.5, missing_modality="text", test_noise=0.3), seed=0)
+    test = out["test"]
+    dropped = ~test.present("text")
+    assert dropped.any()
+    assert not test.sequences["text"].mask[dropped].any()
+    assert np.all(test.sequences["text"].values[dropped] == 0)
+    kept = test.present("text")
+    moved = test.sequences["text"].values[kept] - data["test"].sequences["text"].values[kept]
+    assert np.all(moved[:, 4:] == 0) and np.all(moved[:, :4] != 0)

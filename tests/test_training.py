@@ -5,16 +5,13 @@ import pytest
 import torch
 
 from mmbench.data import SplitData
-from mmbench.params import resolve_params
-from mmbench.train_config import TRAIN_PARAMS, TrainConfig
-from mmbench.training import _batch_bounds, loss_function, model_mb, predict_proba, train_classifier
+from mmbench.training import batch_bounds, loss_function, model_mb, predict_proba, train_classifier
 from mmbench_fusion.modules import EarlyMLP, LateJointMLP
+from support import train_config
 
 
 def config(**overrides):
-    params, problems = resolve_params(TRAIN_PARAMS, overrides)
-    assert not problems
-    return TrainConfig.from_params(params, seed=0)
+    return train_config(**overrides)
 
 
 def split(n, task="binary", seed=0, shift=1.0):
@@ -79,6 +76,6 @@ def test_data_mb_counts_every_batch_tensor_as_seed_000_defines_it():
 
 
 def test_a_trailing_batch_of_one_joins_the_previous_batch():
-    assert _batch_bounds(129, 64) == [(0, 64), (64, 129)]
-    assert _batch_bounds(130, 64) == [(0, 64), (64, 128), (128, 130)]
+    assert batch_bounds(129, 64) == [(0, 64), (64, 129)]
+    assert batch_bounds(130, 64) == [(0, 64), (64, 128), (128, 130)]
     train_classifier(EarlyMLP(8, 8, 0.0, 1), split(129), split(20, seed=1), config(epochs=1))

@@ -7,13 +7,22 @@ none). ``cone`` pulls every vector of a modality toward one shared direction, wh
 tightens the cone (raises the mean resultant length R, seed 004); ``gap`` moves the
 modalities' shared directions apart, which opens a modality gap. Everything is
 determined by ``seed``, so every run of a suite sees the same data.
+
+``sequence_length > 0`` adds token vectors for one modality (``DatasetTable.sequences``),
+the input of attention fusions such as PairDxFusion (seed 001): each sample has between
+ceil(T/2) and T real tokens, left-aligned and zero-padded to T like padded GloVe captions.
+``signal_tokens`` of them, at random positions, carry the class signal (the modality's
+class directions times ``token_signal`` plus unit-norm noise, normalised); the rest are
+unit-norm noise. Their mean is therefore a diluted signal that attention pooling can beat.
+The pooled feature vector of that modality is unchanged, and the tokens come from a
+generator of their own, so every other array is the same as without sequences.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from mmbench.data import TASK_KINDS, DatasetTable
+from mmbench.data import TASK_KINDS, DatasetTable, TokenSequence
 from mmbench.errors import UserError
 from mmbench.params import Param
 from mmbench.plugin import Dataset
@@ -41,6 +50,13 @@ class Synthetic(Dataset):
               min=0.01, max=0.99),
         Param("label_noise", float, 0.0, "fraction of labels replaced at random", min=0.0, max=0.9),
         Param("seed", int, 0, "seed of the generated data (not the run seed)"),
+        Param("sequence_length", int, 0, "tokens per sample T of a token sequence (0: no sequence)",
+              min=0),
+        Param("sequence_modality", str, "text", "modality that gets the token sequence"),
+        Param("signal_tokens", int, 3, "tokens per sequence that carry the class signal "
+              "(at most ceil(T/2), the shortest length)", min=1),
+        Param("token_signal", float, 1.0, "class signal of each signal token relative to "
+              "unit-norm noise (0: uninformative tokens)", min=0.0),
     )
 
     def __init__(self, **params):
@@ -58,6 +74,14 @@ class Synthetic(Dataset):
             raise UserError(f"synthetic: signal values must be numbers >= 0, got {signal!r}")
         if p["task"] == "binary" and p["n_classes"] != 2:
             raise UserError(f"synthetic: a binary task has n_classes = 2, got {p['n_classes']}")
+        length = p["sequence_length"]
+        if length > 0:
+            if p["sequence_modality"] not in names:
+                raise UserError(f"synthetic: sequence_modality {p['sequence_modality']!r} is not one of "
+                                f"the modalities {names}")
+            if p["signal_tokens"] > (length + 1) // 2:
+                raise UserError(f"synthetic: signal_tokens must be at most ceil(sequence_length / 2) = "
+                                f"{(length + 1) // 2}, the shortest sequence, got {p['signal_tokens']}")
 
     def task_kind(self) -> str:
         return self.params["task"]
@@ -69,9 +93,9 @@ class Synthetic(Dataset):
         labels = self._labels(rng, n, k, task)
         targets = labels if task == "multilabel" else np.eye(k)[labels]
         common = {d: _unit(rng.standard_normal(d)) for d in sorted(set(p["dims"]))}
-        features = {}
+        features, class_directions = {}, {}
         for name, dim, signal in zip(p["modalities"], p["dims"], p["signal"]):
-            directions = _unit(rng.standard_normal((k, dim)))
+            directions = class_directions[name] = _unit(rng.standard_normal((k, dim)))
             noise = rng.standard_normal((n, dim)) / np.sqrt(dim)
             x = _unit(signal * targets @ directions + noise)
             if p["cone"] > 0:
@@ -81,8 +105,33 @@ class Synthetic(Dataset):
             features[name] = x.astype(np.float32)
         classes = tuple(f"label_{i}" for i in range(k)) if task == "multilabel" else \
             tuple(f"class_{i}" for i in range(k))
+        sequences = {}
+        if p["sequence_length"] > 0:
+            name = p["sequence_modality"]
+            sequences[name] = self._tokens(targets, class_directions[name])
         return DatasetTable(ids=np.array([f"s{i:06d}" for i in range(n)]), labels=labels, task=task,
-                            classes=classes, modalities=features)
+                            classes=classes, modalities=features, sequences=sequences)
+
+    def _tokens(self, targets: np.ndarray, directions: np.ndarray) -> TokenSequence:
+        """Token vectors whose class signal sits in ``signal_tokens`` of the real tokens.
+
+        Drawn from a generator seeded by (seed, 1), so adding a sequence leaves every
+        other array of the dataset as it was.
+        """
+        p = self.params
+        rng = np.random.default_rng([p["seed"], 1])
+        n, length, dim = len(targets), p["sequence_length"], directions.shape[1]
+        lengths = rng.integers((length + 1) // 2, length + 1, n)
+        mask = np.arange(length)[None, :] < lengths[:, None]
+        values = _unit(rng.standard_normal((n, length, dim)))
+        # signal positions: the first signal_tokens of a random order of each sample's real tokens
+        order = np.argsort(np.where(mask, rng.random((n, length)), np.inf), axis=1)
+        rows = np.repeat(np.arange(n), p["signal_tokens"])
+        cols = order[:, :p["signal_tokens"]].ravel()
+        noise = rng.standard_normal((len(rows), dim)) / np.sqrt(dim)
+        values[rows, cols] = _unit(p["token_signal"] * (targets @ directions)[rows] + noise)
+        values[~mask] = 0.0
+        return TokenSequence(values.astype(np.float32), mask)
 
     def _labels(self, rng: np.random.Generator, n: int, k: int, task: str) -> np.ndarray:
         p = self.params

@@ -1,9 +1,9 @@
-"""Built-in fusion methods."""
+"""Built-in fusion methods: each module lists its plugin classes in ``FUSIONS``."""
 
 from mmbench import hookimpl
-from mmbench_fusion.mlp import EarlyFusion, LateJointFusion, LinearProbe
+from mmbench_fusion import attention, baselines, late_voting, mlp, omnifuse
 
 
 @hookimpl
 def mmbench_register_fusions():
-    return [LinearProbe, EarlyFusion, LateJointFusion]
+    return [*mlp.FUSIONS, *baselines.FUSIONS, *late_voting.FUSIONS, *attention.FUSIONS, *omnifuse.FUSIONS]

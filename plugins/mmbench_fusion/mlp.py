@@ -51,6 +51,9 @@ class LateJointFusion(TorchFusion):
 
     name = "late_joint"
     citation = SEED_000
+    # Its module returns {"logits", "branches": {modality: block output}}, so an alignment's
+    # branch loss (seed 000's L_reg, eq. 14; see gap_shift's reg_weight) can act on it.
+    exposes_branches = True
     parameters = (
         Param("hidden", int, 64, "hidden units per modality branch", min=1),
         DROPOUT,
@@ -60,3 +63,4 @@ class LateJointFusion(TorchFusion):
         from mmbench_fusion.modules import LateJointMLP
 
         return LateJointMLP(in_dims, self.params["hidden"], self.params["dropout"], n_outputs)
+FUSIONS = [LinearProbe, EarlyFusion, LateJointFusion]

@@ -41,5 +41,9 @@ class LateJointMLP(nn.Module):
         self.branches = nn.ModuleDict({m: block(d, hidden, dropout) for m, d in sorted(in_dims.items())})
         self.head = nn.Linear(hidden * len(in_dims), n_outputs)
 
-    def forward(self, features: dict[str, torch.Tensor]) -> torch.Tensor:
-        return self.head(torch.cat([self.branches[m](features[m]) for m in sorted(self.branches)], dim=1))
+    def forward(self, features: dict[str, torch.Tensor]) -> dict[str, torch.Tensor | dict[str, torch.Tensor]]:
+        """{"logits": (batch, C), "branches": {modality: (batch, hidden) block output}}; the
+        branches are what seed 000's regulariser L_reg (eq. 14) pulls together."""
+        branches = {m: self.branches[m](features[m]) for m in sorted(self.branches)}
+        return {"logits": self.head(torch.cat([branches[m] for m in sorted(branches)], dim=1)),
+                "branches": branches}
