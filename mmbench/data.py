@@ -54,6 +54,22 @@ class TokenSequence:
 
 
 @dataclass
+class Encoded:
+    """What an encoder returns for a list of items: one vector per item and, for encoders
+    that have them (GloVe, transformer token states), the token vectors behind it."""
+
+    vectors: np.ndarray
+    tokens: TokenSequence | None = None
+
+    def __post_init__(self) -> None:
+        self.vectors = np.ascontiguousarray(self.vectors, dtype=np.float32)
+        if self.vectors.ndim != 2:
+            raise DataError(f"an encoder returns (n, dim) vectors, got shape {self.vectors.shape}")
+        if self.tokens is not None and len(self.tokens) != len(self.vectors):
+            raise DataError(f"{len(self.tokens)} token rows for {len(self.vectors)} vectors")
+
+
+@dataclass
 class DatasetTable:
     """Every sample of a dataset, as loaded by a dataset plugin.
 

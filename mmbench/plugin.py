@@ -76,15 +76,26 @@ class Dataset(Plugin):
 
 
 class Encoder(Plugin):
-    """Turns raw items of a modality (texts, image paths, ...) into feature vectors."""
+    """Turns raw items of a modality (texts, image paths or arrays, table rows) into vectors."""
 
     kind = "encoder"
+    #: True when ``fit`` learns from the data (a TF-IDF vocabulary, scalers): the vectors
+    #: then depend on the train split too, and the embedding cache keys them by it.
+    fitted: ClassVar[bool] = False
+
+    def fingerprint(self) -> str:
+        """Everything that changes the vectors: model id, weights identity (file hash or
+        revision), preprocessing, pooling, dtype, normalisation. Never the device: vectors
+        extracted on a GPU serve a CPU run. The default (name and parameters) is right for
+        encoders without weights; encoders with weights add their identity."""
+        return stable_hash({"name": self.name, "params": self.params})
 
     def fit(self, modality: str, items: Any) -> None:
         """Fit on the TRAIN split only (vocabularies, scalers); most encoders need nothing."""
 
     def encode(self, modality: str, items: Any) -> Any:
-        """Return an (n, d) float array for ``items``."""
+        """Return an (n, d) float array for ``items``, or a ``mmbench.data.Encoded`` that
+        also carries token vectors."""
         raise NotImplementedError
 
 

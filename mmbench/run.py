@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from mmbench import memory, metrics, robustness
-from mmbench.data import DatasetTable, SplitData, is_features
+from mmbench.data import DataError, DatasetTable, Encoded, SplitData, TokenSequence, is_features
 from mmbench.errors import UserError
 from mmbench.gap import diagnostics
 from mmbench.plugin import Alignment
@@ -94,9 +94,9 @@ def prepare(spec: RunSpec, registry: Registry) -> Prepared:
     rows = split_indices(table, spec.split["val"], spec.split["test"], split_seed)
     parts = {name: table.subset(index) for name, index in rows.items()}
 
-    features, extract_s = _features(parts, spec.encoders, registry)
+    features, sequences, extract_s = _features(parts, spec.encoders, registry)
     splits = {name: SplitData(part.ids, features[name], part.labels, table.task, table.classes,
-                              masks=part.masks, sequences=part.sequences) for name, part in parts.items()}
+                              masks=part.masks, sequences=sequences[name]) for name, part in parts.items()}
     if spec.robustness is not None:
         splits = robustness.corrupt(splits, spec.robustness, seed=spec.seed)
 
@@ -189,17 +189,18 @@ def _instance(registry: Registry, config: PluginConfig):
     return registry.get(config.kind, config.name).cls(**config.params)
 
 
-def _features(parts: dict[str, DatasetTable], encoders: dict[str, PluginConfig],
-              registry: Registry) -> tuple[dict[str, dict[str, np.ndarray]], float]:
-    """Features per split and modality; raw modalities go through their encoder, which is
-    fitted on the train split only. Returns the total extraction seconds too."""
-    out: dict[str, dict[str, np.ndarray]] = {name: {} for name in parts}
+def _features(parts: dict[str, DatasetTable], encoders: dict[str, PluginConfig], registry: Registry
+              ) -> tuple[dict[str, dict[str, np.ndarray]], dict[str, dict[str, TokenSequence]], float]:
+    """Features (and token sequences) per split and modality; raw modalities go through
+    their encoder, fitted on the train split only. Also returns the extraction seconds."""
+    features: dict[str, dict[str, np.ndarray]] = {name: {} for name in parts}
+    sequences: dict[str, dict[str, TokenSequence]] = {name: dict(part.sequences) for name, part in parts.items()}
     instances: dict[int, Any] = {}
     extract_s = 0.0
     for modality, values in parts["train"].modalities.items():
         if is_features(values):
             for name, part in parts.items():
-                out[name][modality] = part.modalities[modality]
+                features[name][modality] = part.modalities[modality]
             continue
         config = encoders.get(modality)
         if config is None:
@@ -213,13 +214,22 @@ def _features(parts: dict[str, DatasetTable], encoders: dict[str, PluginConfig],
         started = time.perf_counter()
         encoder.fit(modality, values)
         for name, part in parts.items():
-            vectors = np.asarray(encoder.encode(modality, part.modalities[modality]), dtype=np.float32)
-            if vectors.ndim != 2 or len(vectors) != len(part):
-                raise ValueError(f"encoder {config.name!r} returned shape {vectors.shape} for "
-                                 f"{len(part)} {modality} items; expected (n, dim)")
-            out[name][modality] = vectors
+            encoded = _as_encoded(encoder.encode(modality, part.modalities[modality]), config.name)
+            if len(encoded.vectors) != len(part):
+                raise ValueError(f"encoder {config.name!r} returned {len(encoded.vectors)} vectors for "
+                                 f"{len(part)} {modality} items")
+            features[name][modality] = encoded.vectors
+            if encoded.tokens is not None:
+                sequences[name][modality] = encoded.tokens
         extract_s += time.perf_counter() - started
-    return out, extract_s
+    return features, sequences, extract_s
+
+
+def _as_encoded(output: Any, encoder: str) -> Encoded:
+    try:
+        return output if isinstance(output, Encoded) else Encoded(np.asarray(output))
+    except DataError as exc:
+        raise ValueError(f"encoder {encoder!r}: {exc}") from None
 
 
 def _check_proba(proba: np.ndarray, data: SplitData, fusion: str) -> None:
