@@ -62,6 +62,12 @@ class Dataset(Plugin):
             f"{type(self).__name__} supports several task kinds: override task_kind()"
         )
 
+    def raw_modalities(self) -> tuple[str, ...] | None:
+        """The modalities whose items an encoder must turn into vectors, known without
+        loading; a suite's encoders apply to these only. None (the default) means unknown:
+        every encoder of the suite is kept. Datasets of vectors return ()."""
+        return None
+
     def fingerprint(self) -> str:
         """Identity of the data: a change here is a new run, never a stale result.
 

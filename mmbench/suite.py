@@ -116,7 +116,7 @@ class Suite:
     seeds: list[int]
     threads: int
     split: dict[str, Any]
-    datasets: list[tuple[PluginConfig, str]]  # (config, fingerprint)
+    datasets: list[tuple[PluginConfig, str, tuple[str, ...] | None]]  # (config, fingerprint, raw modalities)
     encoders: list[dict[str, PluginConfig]]
     alignments: list[PluginConfig | None]
     fusions: list[PluginConfig]
@@ -124,15 +124,20 @@ class Suite:
     robustness: list[dict[str, Any] | None] = field(default_factory=lambda: [None])
 
     def runs(self) -> list[RunSpec]:
-        """The grid, in a stable order (datasets outermost, seeds innermost)."""
+        """The grid, in a stable order (datasets outermost, seeds innermost).
+
+        Encoders apply only to a dataset's raw modalities, so a dataset of vectors runs once
+        however many encoder entries the suite has (duplicates are dropped)."""
         grid = itertools.product(self.datasets, self.encoders or [{}], self.alignments,
                                  self.robustness, self.fusions, self.seeds)
-        return [
-            RunSpec(suite=self.name, dataset=ds, dataset_fingerprint=fp, encoders=enc,
-                    alignment=al, fusion=fu, split=self.split,
-                    seed=seed, threads=self.threads, robustness=rob)
-            for (ds, fp), enc, al, rob, fu, seed in grid
-        ]
+        runs: dict[str, RunSpec] = {}
+        for (ds, fp, raw), enc, al, rob, fu, seed in grid:
+            used = {m: c for m, c in enc.items() if raw is None or m in raw}
+            spec = RunSpec(suite=self.name, dataset=ds, dataset_fingerprint=fp, encoders=used,
+                           alignment=al, fusion=fu, split=self.split,
+                           seed=seed, threads=self.threads, robustness=rob)
+            runs.setdefault(spec.run_id, spec)
+        return list(runs.values())
 
     @property
     def results_dir(self) -> Path:
@@ -190,7 +195,7 @@ class _SuiteReader:
             if not self.raw.get(table):
                 self.problem(f"[[{table}]]", f"the suite needs at least one [[{table}]] entry")
         self.check_task_kinds(fusions)
-        self.check_unique_labels("datasets", [c.label for c, _ in datasets])
+        self.check_unique_labels("datasets", [c.label for c, _, _ in datasets])
         self.check_unique_labels("encoders", [encoder_label(e) for e in encoders])
         self.check_unique_labels("alignments", [a.label for a in alignments if a is not None])
         self.check_unique_labels("fusions", [f.label for f in fusions])
@@ -246,14 +251,15 @@ class _SuiteReader:
             configs.extend(self.plugin_configs(AXES[table], entry, where))
         return configs
 
-    def axis_with_fingerprints(self) -> list[tuple[PluginConfig, str]]:
-        """Dataset configs with their data fingerprint; also learns each one's task kind."""
+    def axis_with_fingerprints(self) -> list[tuple[PluginConfig, str, tuple[str, ...] | None]]:
+        """Dataset configs with their data fingerprint and raw modalities; also learns each
+        one's task kind."""
         out = []
         for where, entry in self.entries("datasets"):
             for config in self.plugin_configs("dataset", entry, where):
                 try:
                     dataset = self.registry.get("dataset", config.name).cls(**config.params)
-                    out.append((config, dataset.fingerprint()))
+                    out.append((config, dataset.fingerprint(), dataset.raw_modalities()))
                     self.dataset_tasks[config.label] = dataset.task_kind()
                 except UserError as exc:
                     self.problem(f'{where} (name = "{config.name}")', str(exc))

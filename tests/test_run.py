@@ -238,3 +238,33 @@ def test_results_command_lists_every_run(workdir, capsys):
     out = capsys.readouterr().out
     run_ids = list(result_files(workdir))
     assert all(name.removesuffix(".json") in out for name in run_ids)
+
+
+def test_encoders_apply_only_to_datasets_with_raw_modalities(workdir, with_fixture_plugins):
+    suite = write(workdir / "mixed.toml", """
+[suite]
+name = "mixed"
+[[datasets]]
+name = "synthetic"
+n_samples = 200
+[[datasets]]
+name = "words_and_vectors"
+[[encoders]]
+text = "text_length"
+[[encoders]]
+text = { name = "text_length", label = "text_length_again" }
+[[fusions]]
+name = "prior"
+""")
+    from mmbench.registry import load_registry
+    from mmbench.suite import load_suite
+
+    runs = load_suite(suite, load_registry()).runs()
+    by_dataset = {}
+    for spec in runs:
+        by_dataset.setdefault(spec.dataset.label, []).append(spec.labels()["encoder"])
+    # vectors need no encoder: one run, not one per encoder entry, and no encoder shown
+    assert by_dataset["synthetic(n_samples=200)"] == ["-"]
+    # a dataset that does not declare its raw modalities keeps the encoders; two entries
+    # that differ only by label are one computation, so one run
+    assert by_dataset["words_and_vectors"] == ["text_length"]

@@ -266,7 +266,7 @@ def test_a_list_valued_parameter_takes_a_list_and_sweeps_a_list_of_lists(write_s
 
     suite = load_suite(path, load_registry())
 
-    assert [c.params["dims"] for c, _ in suite.datasets] == [[8, 8], [16, 16], [8, 8]]
+    assert [c.params["dims"] for c, _, _ in suite.datasets] == [[8, 8], [16, 16], [8, 8]]
 
 
 def test_dry_run_prints_the_grid_and_writes_nothing(write_suite, run_cli, tmp_path, monkeypatch):
@@ -384,7 +384,7 @@ def test_an_encoder_without_modalities_must_be_given_one(use_plugins, write_suit
     per_modality = write_suite(SUITE + DATASET + '[[encoders]]\ntext = { name = "anything", label = "mine" }\n'
                                + EARLY, name="ok.toml")
     suite = load_suite(per_modality, load_registry())
-    assert suite.runs()[0].labels()["encoder"] == "mine"
+    assert suite.encoders[0]["text"].label == "mine"
 
 
 def test_a_label_beside_per_modality_encoders_is_pointed_inside(use_plugins, write_suite, run_cli):

@@ -86,6 +86,9 @@ class Synthetic(Dataset):
     def task_kind(self) -> str:
         return self.params["task"]
 
+    def raw_modalities(self) -> tuple[str, ...]:
+        return ()  # every modality is vectors already
+
     def load(self) -> DatasetTable:
         p = self.params
         rng = np.random.default_rng(p["seed"])
