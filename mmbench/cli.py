@@ -85,7 +85,27 @@ def build_parser() -> argparse.ArgumentParser:
     board.add_argument("suite", type=Path)
     _output_options(board)
     board.set_defaults(handler=cmd_leaderboard)
+    _cache_parser(sub)
     return parser
+
+
+def _cache_parser(sub) -> None:
+    cache = sub.add_parser("cache", help="list, size or clear the embedding cache ($MMBENCH_CACHE)")
+    cache.set_defaults(handler=lambda args: _print_help(cache))
+    commands = cache.add_subparsers(title="cache commands", metavar="ACTION")
+    ls = commands.add_parser("ls", help="list entries: key, encoder, modality, shape, size, created")
+    ls.set_defaults(handler=cmd_cache_ls)
+    du = commands.add_parser("du", help="total size of the cache")
+    du.set_defaults(handler=cmd_cache_du)
+    rm = commands.add_parser("rm", help="remove entries: all (no arguments), by KEY, or --older-than DAYS")
+    rm.add_argument("keys", nargs="*", metavar="KEY", help="entry keys (a unique prefix is enough)")
+    rm.add_argument("--older-than", type=float, metavar="DAYS", help="only entries created more than DAYS ago")
+    rm.set_defaults(handler=cmd_cache_rm)
+
+
+def _print_help(parser: argparse.ArgumentParser) -> int:
+    parser.print_help()
+    return EXIT_USAGE
 
 
 def _output_options(parser: argparse.ArgumentParser) -> None:
@@ -245,4 +265,74 @@ def cmd_plugins(args: argparse.Namespace) -> int:
         show.plugin_details(_console(), entries)
     else:
         show.plugins(_console(), entries, broken)
+    return EXIT_OK
+
+
+def _size(n: int) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if n < 1024 or unit == "GiB":
+            return f"{n} B" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n} B"
+
+
+def cmd_cache_ls(args: argparse.Namespace) -> int:
+    from rich.table import Table
+
+    from mmbench.cache import EmbeddingCache
+
+    cache = EmbeddingCache()
+    entries = cache.entries()
+    out = _console()
+    if entries:
+        table = Table("key", "encoder", "modality", "shape", "size", "created")
+        for entry in entries:
+            m = entry.manifest
+            if m is None:
+                table.add_row(entry.key, "[red]unreadable manifest[/red]", "", "", _size(entry.size_bytes),
+                              entry.created.isoformat(timespec="seconds"))
+                continue
+            encoder = m.get("encoder") or {}
+            table.add_row(entry.key, f"{encoder.get('name', '?')} {encoder.get('version', '')}".strip(),
+                          str(m.get("modality", "?")), "x".join(str(d) for d in m.get("shape", [])),
+                          _size(entry.size_bytes), entry.created.isoformat(timespec="seconds"))
+        out.print(table)
+    out.print(f"{len(entries)} entries, {_size(sum(e.size_bytes for e in entries))} in {cache.root}")
+    return EXIT_OK
+
+
+def cmd_cache_du(args: argparse.Namespace) -> int:
+    from mmbench.cache import EmbeddingCache
+
+    cache = EmbeddingCache()
+    entries = cache.entries()
+    _console().print(f"{_size(sum(e.size_bytes for e in entries))} in {len(entries)} entries ({cache.root})")
+    return EXIT_OK
+
+
+def cmd_cache_rm(args: argparse.Namespace) -> int:
+    from datetime import UTC, datetime, timedelta
+
+    from mmbench.cache import EmbeddingCache
+    from mmbench.errors import UserError
+
+    cache = EmbeddingCache()
+    entries = cache.entries()
+    chosen = entries
+    if args.keys:
+        chosen = []
+        for key in args.keys:
+            matches = [e for e in entries if e.key == key] or [e for e in entries if e.key.startswith(key)]
+            if len(matches) != 1:
+                problem = "no entry" if not matches else f"{len(matches)} entries"
+                raise UserError(f"{problem} in the embedding cache matches key {key!r}; "
+                                "`mmbench cache ls` lists the keys")
+            chosen.append(matches[0])
+    if args.older_than is not None:
+        if args.older_than < 0:
+            raise UserError(f"--older-than takes a number of days >= 0, got {args.older_than}")
+        cutoff = datetime.now(UTC) - timedelta(days=args.older_than)
+        chosen = [e for e in chosen if e.created < cutoff]
+    freed = sum(cache.remove(e.key) for e in {e.key: e for e in chosen}.values())
+    _console().print(f"removed {len({e.key for e in chosen})} entries, {_size(freed)} from {cache.root}")
     return EXIT_OK

@@ -10,7 +10,7 @@ import random
 import time
 import traceback
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
@@ -18,6 +18,7 @@ import numpy as np
 import torch
 
 from mmbench import memory, metrics, robustness
+from mmbench.cache import EmbeddingCache, entry_key
 from mmbench.data import DataError, DatasetTable, Encoded, SplitData, TokenSequence, is_features
 from mmbench.errors import UserError
 from mmbench.gap import diagnostics
@@ -85,6 +86,8 @@ class Prepared:
     extract_s: float
     alignment: Alignment | None
     gap: dict[str, Any]
+    #: per encoded modality: whether the embedding cache served it and its extraction cost
+    extraction: dict[str, Any] = field(default_factory=dict)
 
 
 def prepare(spec: RunSpec, registry: Registry) -> Prepared:
@@ -94,7 +97,8 @@ def prepare(spec: RunSpec, registry: Registry) -> Prepared:
     rows = split_indices(table, spec.split["val"], spec.split["test"], split_seed)
     parts = {name: table.subset(index) for name, index in rows.items()}
 
-    features, sequences, extract_s = _features(parts, spec.encoders, registry)
+    dataset = {**spec.dataset.identity(), "fingerprint": spec.dataset_fingerprint}
+    features, sequences, extract_s, extraction = _features(parts, spec.encoders, registry, dataset)
     splits = {name: SplitData(part.ids, features[name], part.labels, table.task, table.classes,
                               masks=part.masks, sequences=sequences[name]) for name, part in parts.items()}
     if spec.robustness is not None:
@@ -110,7 +114,7 @@ def prepare(spec: RunSpec, registry: Registry) -> Prepared:
         gap["after"] = diagnostics(splits["train"])
     # after the alignment, so a train-mean fill matches the aligned rows it stands in for
     splits = robustness.fill(splits, (spec.robustness or robustness.DEFAULTS)["fill"])
-    return Prepared(table, splits, unaligned_train, extract_s, alignment, gap)
+    return Prepared(table, splits, unaligned_train, extract_s, alignment, gap, extraction)
 
 
 def _pipeline(spec: RunSpec, registry: Registry, on_epoch: EpochCallback | None) -> dict[str, Any]:
@@ -173,6 +177,7 @@ def _pipeline(spec: RunSpec, registry: Registry, on_epoch: EpochCallback | None)
                         for name, data in splits.items()},
         },
         "gap": prepared.gap,
+        "extraction": prepared.extraction,
     }
 
 
@@ -189,13 +194,25 @@ def _instance(registry: Registry, config: PluginConfig):
     return registry.get(config.kind, config.name).cls(**config.params)
 
 
-def _features(parts: dict[str, DatasetTable], encoders: dict[str, PluginConfig], registry: Registry
-              ) -> tuple[dict[str, dict[str, np.ndarray]], dict[str, dict[str, TokenSequence]], float]:
+def _features(parts: dict[str, DatasetTable], encoders: dict[str, PluginConfig], registry: Registry,
+              dataset: dict[str, Any] | None = None, cache: EmbeddingCache | None = None
+              ) -> tuple[dict[str, dict[str, np.ndarray]], dict[str, dict[str, TokenSequence]], float,
+                         dict[str, Any]]:
     """Features (and token sequences) per split and modality; raw modalities go through
-    their encoder, fitted on the train split only. Also returns the extraction seconds."""
+    their encoder, fitted on the train split only.
+
+    Each encoded split is looked up in the embedding cache first (``dataset`` is the
+    dataset's identity and fingerprint; without it nothing is cached); the encoder is
+    fitted and run only when some split misses. Also returns the seconds spent extracting
+    in this call (0 when everything was cached) and, per modality, the extraction record:
+    ``cached`` (every split came from the cache) and ``s_per_sample``, the cost measured
+    now or, for cached splits, the one stored when they were computed."""
+    if dataset is not None and cache is None:
+        cache = EmbeddingCache()
     features: dict[str, dict[str, np.ndarray]] = {name: {} for name in parts}
     sequences: dict[str, dict[str, TokenSequence]] = {name: dict(part.sequences) for name, part in parts.items()}
     instances: dict[int, Any] = {}
+    extraction: dict[str, Any] = {}
     extract_s = 0.0
     for modality, values in parts["train"].modalities.items():
         if is_features(values):
@@ -211,18 +228,59 @@ def _features(parts: dict[str, DatasetTable], encoders: dict[str, PluginConfig],
         if id(config) not in instances:  # one instance per config: CLIP encodes two modalities
             instances[id(config)] = _instance(registry, config)
         encoder = instances[id(config)]
-        started = time.perf_counter()
-        encoder.fit(modality, values)
+
+        keys: dict[str, str | None] = {name: None for name in parts}
+        hits: dict[str, Any] = {name: None for name in parts}
+        identity: dict[str, Any] = {}
+        if cache is not None:
+            identity = {"name": config.name, "version": config.version, "fingerprint": encoder.fingerprint()}
+            train_ids = parts["train"].ids if getattr(encoder, "fitted", False) else None
+            for name, part in parts.items():
+                keys[name] = entry_key(dataset=dataset, ids=part.ids, modality=modality,
+                                       encoder=identity, train_ids=train_ids)
+                hits[name] = cache.get(keys[name])
+        missing = [name for name in parts if hits[name] is None]
+        fit_s = 0.0
+        if missing:
+            started = time.perf_counter()
+            encoder.fit(modality, values)
+            fit_s = time.perf_counter() - started
+        n_missing = sum(len(parts[name]) for name in missing)
+        original_s = 0.0
+        record_parts: dict[str, Any] = {}
         for name, part in parts.items():
-            encoded = _as_encoded(encoder.encode(modality, part.modalities[modality]), config.name)
+            hit = hits[name]
+            if hit is not None:
+                encoded = hit.encoded
+                seconds = hit.s_per_sample * len(part)
+            else:
+                started = time.perf_counter()
+                encoded = _as_encoded(encoder.encode(modality, part.modalities[modality]), config.name)
+                # the fit is part of the cost of what it was needed for
+                seconds = time.perf_counter() - started + (fit_s * len(part) / n_missing if n_missing else 0.0)
+                extract_s += seconds
             if len(encoded.vectors) != len(part):
                 raise ValueError(f"encoder {config.name!r} returned {len(encoded.vectors)} vectors for "
                                  f"{len(part)} {modality} items")
+            if hit is None and cache is not None:
+                cache.put(keys[name], encoded, seconds / max(len(part), 1), {
+                    "modality": modality, "n": len(part), "encoder": identity,
+                    "fitted": bool(getattr(encoder, "fitted", False)),
+                    "dataset": {"name": dataset.get("name"), "fingerprint": dataset.get("fingerprint")},
+                })
+            original_s += seconds
+            record_parts[name] = {"cached": hit is not None, "key": keys[name]}
             features[name][modality] = encoded.vectors
             if encoded.tokens is not None:
                 sequences[name][modality] = encoded.tokens
-        extract_s += time.perf_counter() - started
-    return features, sequences, extract_s
+        n_total = sum(len(part) for part in parts.values())
+        extraction[modality] = {
+            "encoder": config.name,
+            "cached": not missing,
+            "s_per_sample": original_s / max(n_total, 1),
+            "splits": record_parts,
+        }
+    return features, sequences, extract_s, extraction
 
 
 def _as_encoded(output: Any, encoder: str) -> Encoded:

@@ -22,6 +22,14 @@ def _hermetic_env(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture(autouse=True)
+def _private_embedding_cache(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Every test gets its own empty embedding cache, never the user's ~/.cache/mmbench."""
+    root = tmp_path_factory.mktemp("embedding-cache")
+    monkeypatch.setenv("MMBENCH_CACHE", str(root))
+    return root
+
+
+@pytest.fixture(autouse=True)
 def _one_torch_thread() -> Iterator[None]:
     """Tiny models train fastest on one thread, and do not fight other processes for 2 cores."""
     import torch

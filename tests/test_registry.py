@@ -12,8 +12,8 @@ from mmbench.errors import PluginConflictError, UnknownPluginError
 from mmbench.registry import load_registry
 
 BUILTINS = {
-    "dataset": ["synthetic"],
-    "encoder": [],
+    "dataset": ["synthetic", "synthetic_raw"],
+    "encoder": ["color_histogram", "hog", "minilm", "tabular", "tfidf_svd"],
     "alignment": ["gap_shift", "noise", "none"],
     "fusion": ["attention", "concat", "dwfuse", "early", "late_joint", "late_voting", "linear_probe",
                "omnifuse", "se_gate", "sum", "unimodal"],

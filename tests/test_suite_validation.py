@@ -35,7 +35,7 @@ BAD = {
         ['[[fusions]] #1 (name = "erly") name', "unknown fusion 'erly'; did you mean 'early'?"]),
     "unknown dataset": (
         SUITE + '[[datasets]]\nname = "synthtic"\n' + EARLY,
-        ['[[datasets]] #1 (name = "synthtic") name', "did you mean 'synthetic'?"]),
+        ['[[datasets]] #1 (name = "synthtic") name', "did you mean 'synthetic'"]),
     "unknown parameter": (
         SUITE + DATASET + EARLY + "hiden = 32\n",
         ['[[fusions]] #1 (name = "early") hiden', "unknown parameter; did you mean 'hidden'?"]),
@@ -230,7 +230,7 @@ def test_quickstart_validates(run_cli):
     result = run_cli("validate", QUICKSTART)
 
     assert result.code == 0
-    assert "suite 'quickstart', 27 runs" in result.out  # 3 datasets x 3 fusions x 3 seeds
+    assert "suite 'quickstart', 36 runs" in result.out  # 4 datasets x 3 fusions x 3 seeds
     assert result.err == ""
 
 

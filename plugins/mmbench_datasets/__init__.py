@@ -2,8 +2,9 @@
 
 from mmbench import hookimpl
 from mmbench_datasets.synthetic import Synthetic
+from mmbench_datasets.synthetic_raw import SyntheticRaw
 
 
 @hookimpl
 def mmbench_register_datasets():
-    return [Synthetic]
+    return [Synthetic, SyntheticRaw]

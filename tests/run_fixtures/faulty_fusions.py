@@ -53,6 +53,7 @@ class TextLength(Encoder):
 
     name = "text_length"
     modalities = ("text",)
+    fitted = True  # fit() learns the scale from the train split
 
     def fit(self, modality, items):
         self.scale = max(len(t) for t in items)

@@ -1,0 +1,365 @@
+"""The embedding cache: hits, misses on every key part, corrupt entries, tokens, location,
+concurrent writers, ``mmbench cache`` and the extraction record of a run."""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import warnings
+from pathlib import Path
+from types import SimpleNamespace
+from typing import ClassVar
+
+import numpy as np
+import pytest
+
+from mmbench.cache import CacheWarning, EmbeddingCache, cache_root, entry_key
+from mmbench.cli import main
+from mmbench.data import DatasetTable, Encoded, TokenSequence
+from mmbench.plugin import Encoder
+from mmbench.run import _features
+from mmbench.splits import split_indices
+from mmbench.suite import PluginConfig
+
+FIXTURES = Path(__file__).parent / "run_fixtures"
+DATASET = {"name": "words", "version": "1", "params": {"n": 60}, "fingerprint": "abc"}
+
+
+class Counting(Encoder):
+    """(length, vowels, scale) per text; counts its fit and encode calls."""
+
+    name = "counting"
+    calls: ClassVar[list[tuple[str, str, int]]] = []
+
+    def fit(self, modality, items):
+        Counting.calls.append(("fit", modality, len(items)))
+        self.scale = float(self.params.get("scale", 1.0))
+
+    def encode(self, modality, items):
+        Counting.calls.append(("encode", modality, len(items)))
+        return np.array([[len(t) * self.scale, sum(c in "aeiou" for c in t), 1.0] for t in items])
+
+
+class FittedCounting(Counting):
+    """Vectors depend on the train split: divided by the longest train text."""
+
+    name = "fitted_counting"
+    fitted = True
+
+    def fit(self, modality, items):
+        super().fit(modality, items)
+        self.longest = max(len(t) for t in items)
+
+    def encode(self, modality, items):
+        return super().encode(modality, items) / self.longest
+
+
+class WithTokens(Counting):
+    """Also returns one token vector per character (up to 5), masked beyond the text."""
+
+    name = "with_tokens"
+
+    def encode(self, modality, items):
+        vectors = super().encode(modality, items)
+        values = np.zeros((len(items), 5, 2), dtype=np.float32)
+        mask = np.zeros((len(items), 5), dtype=bool)
+        for i, text in enumerate(items):
+            for j, char in enumerate(text[:5]):
+                values[i, j] = (ord(char), j)
+                mask[i, j] = True
+        return Encoded(vectors, TokenSequence(values, mask))
+
+
+class Registry:
+    classes: ClassVar[dict[str, type]] = {cls.name: cls for cls in (Counting, FittedCounting, WithTokens)}
+
+    def get(self, kind, name):
+        return SimpleNamespace(cls=self.classes[name])
+
+
+@pytest.fixture(autouse=True)
+def _reset_calls():
+    Counting.calls.clear()
+
+
+def table(n: int = 60, modality: str = "text") -> DatasetTable:
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 2, n)
+    texts = [" ".join(["word"] * int(k)) + ("aeiou" if y else "") for k, y in zip(rng.integers(1, 9, n), labels)]
+    return DatasetTable(ids=[f"s{i}" for i in range(n)], labels=labels, task="binary", classes=("a", "b"),
+                        modalities={modality: texts})
+
+
+def parts(seed: int = 0, data: DatasetTable | None = None) -> dict[str, DatasetTable]:
+    data = data or table()
+    return {name: data.subset(rows) for name, rows in split_indices(data, 0.2, 0.2, seed).items()}
+
+
+def config(name: str = "counting", **params) -> PluginConfig:
+    return PluginConfig(kind="encoder", name=name, version="1", params=params, label=name)
+
+
+def extract(split=None, encoder=None, dataset=None, modality="text"):
+    split = split or parts()
+    encoder = encoder or config()
+    return _features(split, {modality: encoder}, Registry(), dataset or DATASET)
+
+
+def encodes() -> int:
+    return sum(call[0] == "encode" for call in Counting.calls)
+
+
+def entry_files(root: Path) -> list[Path]:
+    return sorted(p for p in (root / "embeddings").rglob("*") if p.is_file())
+
+
+def test_second_extraction_is_a_hit_and_does_not_encode(_private_embedding_cache):
+    features, _, extract_s, record = extract()
+    assert encodes() == 3 and extract_s > 0
+    assert record["text"]["cached"] is False and record["text"]["s_per_sample"] > 0
+    assert len(list((_private_embedding_cache / "embeddings").iterdir())) == 3  # train, val, test
+
+    Counting.calls.clear()
+    again, _, extract_again, record_again = extract()
+    assert Counting.calls == []  # neither fitted nor encoded
+    assert extract_again == 0.0
+    assert record_again["text"]["cached"] is True
+    assert record_again["text"]["s_per_sample"] == pytest.approx(record["text"]["s_per_sample"])
+    assert all(s["cached"] for s in record_again["text"]["splits"].values())
+    for name in features:
+        np.testing.assert_array_equal(again[name]["text"], features[name]["text"])
+        assert again[name]["text"].dtype == np.float32
+
+
+@pytest.mark.parametrize("change", ["dataset params", "dataset fingerprint", "encoder params",
+                                    "encoder version", "split seed", "modality"])
+def test_any_changed_key_part_is_a_miss(change):
+    extract()
+    Counting.calls.clear()
+    if change == "dataset params":
+        extract(dataset={**DATASET, "params": {"n": 61}})
+    elif change == "dataset fingerprint":
+        extract(dataset={**DATASET, "fingerprint": "abd"})
+    elif change == "encoder params":
+        extract(encoder=config(scale=2.0))
+    elif change == "encoder version":
+        extract(encoder=PluginConfig(kind="encoder", name="counting", version="2", params={}, label="c"))
+    elif change == "split seed":
+        extract(split=parts(seed=1))
+    else:
+        extract(split=parts(data=table(modality="caption")), modality="caption")
+    assert encodes() == 3
+
+
+def test_a_fitted_encoder_misses_when_only_the_train_split_changes():
+    data = table()
+    rows = np.arange(len(data))
+    same_eval = {"val": data.subset(rows[40:50]), "test": data.subset(rows[50:])}
+    first = {"train": data.subset(rows[:40]), **same_eval}
+    second = {"train": data.subset(rows[5:40]), **same_eval}
+
+    fitted = config("fitted_counting")
+    extract(first, fitted)
+    Counting.calls.clear()
+    extract(second, fitted)
+    assert encodes() == 3  # val and test too: their vectors depend on the train split
+
+    extract(first, config())
+    Counting.calls.clear()
+    _, _, _, record = extract(second, config())
+    assert encodes() == 1  # a plain encoder re-encodes only the new train split
+    assert {n: s["cached"] for n, s in record["text"]["splits"].items()} == {
+        "train": False, "val": True, "test": True}
+
+
+def test_key_covers_every_part():
+    base = {"dataset": DATASET, "ids": ["a", "b"], "modality": "text", "encoder": {"name": "e", "fingerprint": "1"}}
+    keys = {entry_key(**base), entry_key(**{**base, "ids": ["b", "a"]}),
+            entry_key(**{**base, "modality": "image"}), entry_key(**{**base, "encoder": {"name": "e", "fingerprint": "2"}}),
+            entry_key(**{**base, "dataset": {**DATASET, "fingerprint": "x"}}), entry_key(**base, train_ids=["a"])}
+    assert len(keys) == 6
+    assert entry_key(**base) == entry_key(**base)
+
+
+def _corrupt(folder: Path, how: str) -> None:
+    vectors = folder / "vectors.npy"
+    if how == "truncate":
+        vectors.write_bytes(vectors.read_bytes()[: vectors.stat().st_size // 2])
+    elif how == "flip bytes":
+        data = bytearray(vectors.read_bytes())
+        data[-5] ^= 0xFF
+        vectors.write_bytes(bytes(data))
+    elif how == "bad header":
+        data = bytearray(vectors.read_bytes())
+        data[:6] = b"NOTNPY"
+        vectors.write_bytes(bytes(data))
+    else:
+        (folder / "manifest.json").unlink()
+
+
+@pytest.mark.parametrize("how", ["truncate", "flip bytes", "bad header", "delete manifest"])
+def test_a_corrupt_entry_is_reported_and_recomputed(_private_embedding_cache, how):
+    features, _, _, record = extract()
+    key = record["text"]["splits"]["test"]["key"]
+    _corrupt(_private_embedding_cache / "embeddings" / key, how)
+
+    Counting.calls.clear()
+    with pytest.warns(CacheWarning, match=f"{key}.*corrupt"):
+        again, _, extract_s, record = extract()
+    assert encodes() == 1 and extract_s > 0  # only the test split is recomputed
+    assert record["text"]["splits"]["test"]["cached"] is False and record["text"]["cached"] is False
+    for name in features:
+        np.testing.assert_array_equal(again[name]["text"], features[name]["text"])
+
+    Counting.calls.clear()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        extract()  # the rewritten entry is valid again
+    assert Counting.calls == []
+
+
+def test_token_sequences_round_trip():
+    _, sequences, _, _ = extract(encoder=config("with_tokens"))
+    Counting.calls.clear()
+    _, cached, _, record = extract(encoder=config("with_tokens"))
+    assert Counting.calls == [] and record["text"]["cached"]
+    for name in sequences:
+        np.testing.assert_array_equal(cached[name]["text"].values, sequences[name]["text"].values)
+        np.testing.assert_array_equal(cached[name]["text"].mask, sequences[name]["text"].mask)
+        assert cached[name]["text"].mask.dtype == bool
+
+
+def test_arrays_are_npy_without_pickles_and_the_manifest_describes_them(_private_embedding_cache):
+    extract(encoder=config("with_tokens"))
+    folder = next((_private_embedding_cache / "embeddings").iterdir())
+    assert sorted(p.name for p in folder.iterdir()) == ["manifest.json", "token_mask.npy", "token_values.npy",
+                                                        "vectors.npy"]
+    manifest = json.loads((folder / "manifest.json").read_text())
+    assert manifest["format_version"] == 1 and manifest["key"] == folder.name
+    assert manifest["encoder"] == {"name": "with_tokens", "version": "1", "fingerprint": WithTokens().fingerprint()}
+    assert manifest["dtype"] == "float32" and manifest["shape"][1] == 3 and len(manifest["sha256"]) == 64
+    assert manifest["extract_s_per_sample"] > 0 and manifest["created"]
+    for name in ("vectors", "token_values", "token_mask"):
+        np.load(folder / f"{name}.npy", allow_pickle=False)
+
+
+def test_location_is_mmbench_cache_and_nothing_is_written_elsewhere(tmp_path, monkeypatch):
+    home, xdg, chosen = tmp_path / "home", tmp_path / "xdg", tmp_path / "chosen"
+    for folder in (home, xdg):
+        folder.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(xdg))
+    monkeypatch.setenv("MMBENCH_CACHE", str(chosen))
+    extract()
+    assert len(entry_files(chosen)) == 6  # vectors + manifest for 3 splits
+    assert list(home.rglob("*")) == [] and list(xdg.rglob("*")) == []
+    package = Path(__import__("mmbench").__file__).parent
+    assert not any(p.name in ("embeddings", "locks") for p in package.iterdir())
+
+    monkeypatch.delenv("MMBENCH_CACHE")
+    assert cache_root() == xdg / "mmbench"
+    monkeypatch.delenv("XDG_CACHE_HOME")
+    assert cache_root() == home / ".cache" / "mmbench"
+
+
+def _write_many(root: str, key: str, seed: int) -> None:
+    cache = EmbeddingCache(Path(root))
+    vectors = np.arange(20000, dtype=np.float32).reshape(1000, 20)
+    for _ in range(15):
+        assert cache.put(key, Encoded(vectors), 0.001 * (seed + 1), {"modality": "text"})
+
+
+def test_concurrent_writers_leave_one_valid_entry(tmp_path):
+    context = multiprocessing.get_context("spawn")
+    writers = [context.Process(target=_write_many, args=(str(tmp_path), "k" * 32, seed)) for seed in range(2)]
+    for writer in writers:
+        writer.start()
+    for writer in writers:
+        writer.join(60)
+        assert writer.exitcode == 0
+    cache = EmbeddingCache(tmp_path)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        hit = cache.get("k" * 32)
+    assert hit is not None and hit.encoded.vectors.shape == (1000, 20)
+    assert [e.key for e in cache.entries()] == ["k" * 32]
+    assert sorted(p.name for p in (tmp_path / "embeddings" / ("k" * 32)).iterdir()) == ["manifest.json",
+                                                                                         "vectors.npy"]
+
+
+def test_cli_cache_ls_du_rm(_private_embedding_cache, run_cli):
+    empty = run_cli("cache", "ls")
+    assert empty.code == 0 and "0 entries" in empty.out
+    _, _, _, record = extract()
+    extract(encoder=config("with_tokens"))
+    keys = {name: s["key"] for name, s in record["text"]["splits"].items()}
+
+    listed = run_cli("cache", "ls")
+    assert listed.code == 0 and "6 entries" in listed.out and str(_private_embedding_cache) in listed.out
+    for key in keys.values():
+        assert key in listed.out
+    assert "counting" in listed.out and "with_tokens" in listed.out and "text" in listed.out
+    n_test = len(parts()["test"])
+    assert f"{n_test}x3" in listed.out
+
+    size = run_cli("cache", "du")
+    assert size.code == 0 and "in 6 entries" in size.out and "KiB" in size.out
+
+    removed = run_cli("cache", "rm", keys["test"], keys["val"][:10])
+    assert removed.code == 0 and "removed 2 entries" in removed.out
+    remaining = {e.key for e in EmbeddingCache().entries()}
+    assert len(remaining) == 4 and keys["train"] in remaining and keys["test"] not in remaining
+
+    unknown = run_cli("cache", "rm", "nosuchkey")
+    assert unknown.code == 2 and "nosuchkey" in unknown.err
+
+    kept = run_cli("cache", "rm", "--older-than", "1")
+    assert kept.code == 0 and "removed 0 entries" in kept.out and len(EmbeddingCache().entries()) == 4
+    old = EmbeddingCache().path(keys["train"]) / "manifest.json"
+    manifest = json.loads(old.read_text())
+    old.write_text(json.dumps({**manifest, "created": "2020-01-01T00:00:00+00:00"}))
+    aged = run_cli("cache", "rm", "--older-than", "1")
+    assert "removed 1 entries" in aged.out and keys["train"] not in {e.key for e in EmbeddingCache().entries()}
+
+    everything = run_cli("cache", "rm")
+    assert everything.code == 0 and "removed 3 entries" in everything.out
+    assert EmbeddingCache().entries() == []
+
+
+RAW_SUITE = """
+[suite]
+name = "raw"
+[[datasets]]
+name = "words_and_vectors"
+[[encoders]]
+text = "text_length"
+[[fusions]]
+name = "prior"
+"""
+
+
+def test_a_run_records_extraction_cost_and_a_cached_rerun_keeps_it(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.syspath_prepend(str(FIXTURES))
+    monkeypatch.setenv("MMBENCH_PLUGINS", "mmbench,faulty_fusions,raw_text_dataset")
+    suite = tmp_path / "raw.toml"
+    suite.write_text(RAW_SUITE)
+
+    def result() -> dict:
+        (path,) = (tmp_path / "results" / "raw").glob("*.json")
+        return json.loads(path.read_text())
+
+    assert main(["run", str(suite)]) == 0
+    first = result()
+    assert first["status"] == "ok", first["error"]
+    text = first["extraction"]["text"]
+    assert text["cached"] is False and text["encoder"] == "text_length" and text["s_per_sample"] > 0
+    assert first["metrics"]["extract_s_per_sample"] > 0
+    assert "tabular" not in first["extraction"]  # vectors already: nothing extracted
+
+    assert main(["run", str(suite), "--rerun"]) == 0
+    second = result()
+    assert second["extraction"]["text"]["cached"] is True
+    assert second["metrics"]["extract_s_per_sample"] == 0
+    assert second["extraction"]["text"]["s_per_sample"] == pytest.approx(text["s_per_sample"])
+    assert second["metrics"]["auroc"] == first["metrics"]["auroc"]
