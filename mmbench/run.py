@@ -199,14 +199,9 @@ def _features(parts: dict[str, DatasetTable], encoders: dict[str, PluginConfig],
               ) -> tuple[dict[str, dict[str, np.ndarray]], dict[str, dict[str, TokenSequence]], float,
                          dict[str, Any]]:
     """Features (and token sequences) per split and modality; raw modalities go through
-    their encoder, fitted on the train split only.
-
-    Each encoded split is looked up in the embedding cache first (``dataset`` is the
-    dataset's identity and fingerprint; without it nothing is cached); the encoder is
-    fitted and run only when some split misses. Also returns the seconds spent extracting
-    in this call (0 when everything was cached) and, per modality, the extraction record:
-    ``cached`` (every split came from the cache) and ``s_per_sample``, the cost measured
-    now or, for cached splits, the one stored when they were computed."""
+    their encoder (see ``_encode``). ``dataset`` is the dataset's identity and fingerprint;
+    without it nothing is cached. Also returns the seconds spent extracting in this call
+    (0 when everything was cached) and the extraction record per encoded modality."""
     if dataset is not None and cache is None:
         cache = EmbeddingCache()
     features: dict[str, dict[str, np.ndarray]] = {name: {} for name in parts}
@@ -227,60 +222,70 @@ def _features(parts: dict[str, DatasetTable], encoders: dict[str, PluginConfig],
             )
         if id(config) not in instances:  # one instance per config: CLIP encodes two modalities
             instances[id(config)] = _instance(registry, config)
-        encoder = instances[id(config)]
-
-        keys: dict[str, str | None] = {name: None for name in parts}
-        hits: dict[str, Any] = {name: None for name in parts}
-        identity: dict[str, Any] = {}
-        if cache is not None:
-            identity = {"name": config.name, "version": config.version, "fingerprint": encoder.fingerprint()}
-            train_ids = parts["train"].ids if getattr(encoder, "fitted", False) else None
-            for name, part in parts.items():
-                keys[name] = entry_key(dataset=dataset, ids=part.ids, modality=modality,
-                                       encoder=identity, train_ids=train_ids)
-                hits[name] = cache.get(keys[name])
-        missing = [name for name in parts if hits[name] is None]
-        fit_s = 0.0
-        if missing:
-            started = time.perf_counter()
-            encoder.fit(modality, values)
-            fit_s = time.perf_counter() - started
-        n_missing = sum(len(parts[name]) for name in missing)
-        original_s = 0.0
-        record_parts: dict[str, Any] = {}
-        for name, part in parts.items():
-            hit = hits[name]
-            if hit is not None:
-                encoded = hit.encoded
-                seconds = hit.s_per_sample * len(part)
-            else:
-                started = time.perf_counter()
-                encoded = _as_encoded(encoder.encode(modality, part.modalities[modality]), config.name)
-                # the fit is part of the cost of what it was needed for
-                seconds = time.perf_counter() - started + (fit_s * len(part) / n_missing if n_missing else 0.0)
-                extract_s += seconds
-            if len(encoded.vectors) != len(part):
-                raise ValueError(f"encoder {config.name!r} returned {len(encoded.vectors)} vectors for "
-                                 f"{len(part)} {modality} items")
-            if hit is None and cache is not None:
-                cache.put(keys[name], encoded, seconds / max(len(part), 1), {
-                    "modality": modality, "n": len(part), "encoder": identity,
-                    "fitted": bool(getattr(encoder, "fitted", False)),
-                    "dataset": {"name": dataset.get("name"), "fingerprint": dataset.get("fingerprint")},
-                })
-            original_s += seconds
-            record_parts[name] = {"cached": hit is not None, "key": keys[name]}
-            features[name][modality] = encoded.vectors
-            if encoded.tokens is not None:
-                sequences[name][modality] = encoded.tokens
-        n_total = sum(len(part) for part in parts.values())
-        extraction[modality] = {
-            "encoder": config.name,
-            "cached": not missing,
-            "s_per_sample": original_s / max(n_total, 1),
-            "splits": record_parts,
-        }
+        encoded, seconds, extraction[modality] = _encode(modality, config, instances[id(config)], parts,
+                                                         dataset, cache)
+        extract_s += seconds
+        for name, output in encoded.items():
+            features[name][modality] = output.vectors
+            if output.tokens is not None:
+                sequences[name][modality] = output.tokens
     return features, sequences, extract_s, extraction
+
+
+def _encode(modality: str, config: PluginConfig, encoder: Any, parts: dict[str, DatasetTable],
+            dataset: dict[str, Any] | None, cache: EmbeddingCache | None
+            ) -> tuple[dict[str, Encoded], float, dict[str, Any]]:
+    """Encode one modality of every split, each split looked up in the cache first; the
+    encoder is fitted (on train only) and run only when some split misses.
+
+    Returns the encoded splits, the seconds spent now, and the record: ``cached`` (every
+    split came from the cache) and ``s_per_sample``, the cost measured now or, for cached
+    splits, the one stored when they were computed."""
+    keys: dict[str, str | None] = {name: None for name in parts}
+    hits: dict[str, Any] = {name: None for name in parts}
+    identity = {"name": config.name, "version": config.version, "fingerprint": encoder.fingerprint()}
+    if cache is not None:
+        train_ids = parts["train"].ids if encoder.fitted else None
+        for name, part in parts.items():
+            keys[name] = entry_key(dataset=dataset, ids=part.ids, modality=modality, encoder=identity,
+                                   train_ids=train_ids)
+            hits[name] = cache.get(keys[name])
+    missing = [name for name in parts if hits[name] is None]
+    fit_s = 0.0
+    if missing:
+        started = time.perf_counter()
+        encoder.fit(modality, parts["train"].modalities[modality])
+        fit_s = time.perf_counter() - started
+    n_missing = sum(len(parts[name]) for name in missing)
+
+    encoded: dict[str, Encoded] = {}
+    spent, original_s = 0.0, 0.0
+    for name, part in parts.items():
+        hit = hits[name]
+        if hit is not None:
+            encoded[name], seconds = hit.encoded, hit.s_per_sample * len(part)
+        else:
+            started = time.perf_counter()
+            encoded[name] = _as_encoded(encoder.encode(modality, part.modalities[modality]), config.name)
+            # the fit is part of the cost of what it was needed for
+            seconds = time.perf_counter() - started + fit_s * len(part) / n_missing
+            spent += seconds
+        if len(encoded[name].vectors) != len(part):
+            raise ValueError(f"encoder {config.name!r} returned {len(encoded[name].vectors)} vectors for "
+                             f"{len(part)} {modality} items")
+        if hit is None and cache is not None:
+            cache.put(keys[name], encoded[name], seconds / max(len(part), 1), {
+                "modality": modality, "n": len(part), "encoder": identity, "fitted": encoder.fitted,
+                "dataset": {"name": dataset.get("name"), "fingerprint": dataset.get("fingerprint")},
+            })
+        original_s += seconds
+    record = {
+        "encoder": config.name,
+        "cached": not missing,
+        "s_per_sample": original_s / max(sum(len(part) for part in parts.values()), 1),
+        "splits": {name: {"cached": hits[name] is not None, "key": keys[name]} for name in parts},
+    }
+    return encoded, spent, record
 
 
 def _as_encoded(output: Any, encoder: str) -> Encoded:
