@@ -13,7 +13,7 @@ from mmbench.registry import load_registry
 
 BUILTINS = {
     "dataset": ["synthetic", "synthetic_raw"],
-    "encoder": ["color_histogram", "glove", "hog", "minilm", "tabular", "tfidf_svd"],
+    "encoder": ["color_histogram", "glove", "hog", "minilm", "tabular", "tfidf_svd", "timm"],
     "alignment": ["gap_shift", "noise", "none"],
     "fusion": ["attention", "concat", "dwfuse", "early", "late_joint", "late_voting", "linear_probe",
                "omnifuse", "se_gate", "sum", "unimodal"],
