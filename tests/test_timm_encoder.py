@@ -9,11 +9,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from mmbench_encoders.timm_image import TimmImage
-
 from mmbench.errors import UserError
-
-FIXTURES = Path(__file__).parent / "run_fixtures"
+from mmbench_encoders.timm_image import TimmImage
 
 
 def _images(n: int = 12, seed: int = 0) -> np.ndarray:
