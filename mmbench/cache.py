@@ -196,18 +196,19 @@ class EmbeddingCache:
         if encoded.tokens is not None:
             arrays["token_values"] = encoded.tokens.values
             arrays["token_mask"] = encoded.tokens.mask
-        vectors = encoded.vectors
+        described = {name: {"file": f"{name}.npy", "shape": list(a.shape), "dtype": str(a.dtype),
+                            "sha256": _checksum(a)} for name, a in arrays.items()}
+        vectors = described["vectors"]
         manifest = {
             "format_version": FORMAT_VERSION,
             "key": key,
             "created": datetime.now(UTC).isoformat(timespec="seconds"),
-            "shape": list(vectors.shape),
-            "dtype": str(vectors.dtype),
-            "sha256": _checksum(vectors),
+            "shape": vectors["shape"],
+            "dtype": vectors["dtype"],
+            "sha256": vectors["sha256"],
             "extract_s_per_sample": float(s_per_sample),
             **meta,
-            "arrays": {name: {"file": f"{name}.npy", "shape": list(a.shape), "dtype": str(a.dtype),
-                              "sha256": _checksum(a)} for name, a in arrays.items()},
+            "arrays": described,
         }
         folder = self.path(key)
         try:
@@ -241,8 +242,7 @@ class EmbeddingCache:
                 manifest = manifest if isinstance(manifest, dict) else None
             except (OSError, ValueError):
                 manifest = None
-            size = sum(p.stat().st_size for p in folder.iterdir() if p.is_file())
-            out.append(Entry(folder.name, folder, manifest, size))
+            out.append(Entry(folder.name, folder, manifest, _folder_size(folder)))
         return out
 
     def remove(self, key: str) -> int:
@@ -251,10 +251,14 @@ class EmbeddingCache:
         size = 0
         with self._lock(key, exclusive=True):
             if folder.is_dir():
-                size = sum(p.stat().st_size for p in folder.iterdir() if p.is_file())
+                size = _folder_size(folder)
                 shutil.rmtree(folder, ignore_errors=True)
         # the lock file stays: deleting it could let two writers lock different files
         return size
+
+
+def _folder_size(folder: Path) -> int:
+    return sum(p.stat().st_size for p in folder.iterdir() if p.is_file())
 
 
 def _checksum(array: np.ndarray) -> str:
