@@ -37,6 +37,11 @@ class TorchFusion(Fusion):
         """Return a fresh module; ``in_dims`` lists modalities in sorted order."""
         raise NotImplementedError
 
+    def input_dims(self, data: SplitData) -> dict[str, int]:
+        """The widths ``build_model`` receives, by modality in sorted order. Default: each
+        modality's feature dimension; a fusion reading token sequences overrides it."""
+        return {m: data.features[m].shape[1] for m in sorted(data.features)}
+
     def model_inputs(self, data: SplitData) -> dict[str, np.ndarray]:
         """The arrays the model reads, one row per sample; the trainer slices each per batch.
 
@@ -75,8 +80,7 @@ class TorchFusion(Fusion):
 
         self.branch_loss = branch_loss
         self.task = train.task  # build_model may need it: n_outputs > 1 is multiclass or multilabel
-        in_dims = {m: train.features[m].shape[1] for m in sorted(train.features)}
-        self.model = self.build_model(in_dims, train.n_outputs)
+        self.model = self.build_model(self.input_dims(train), train.n_outputs)
         return training.train_classifier(self.model, train, val, config, on_epoch=on_epoch, hooks=self)
 
     def predict_proba(self, data: SplitData) -> Any:

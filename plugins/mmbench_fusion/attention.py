@@ -112,18 +112,19 @@ class PairDxFusion(TorchFusion):
         return {image: data.features[image], f"seq/{text}": values,
                 f"seq_mask/{text}": mask.astype(np.float32)}
 
+    def input_dims(self, data: SplitData) -> dict[str, int]:
+        """The image vector's width and the text tokens' width."""
+        text, image = self.params["text_modality"], self.params["image_modality"]
+        inputs = self.model_inputs(data)  # fails clearly, before building anything, if inputs are missing
+        return dict(sorted({image: inputs[image].shape[1], text: inputs[f"seq/{text}"].shape[2]}.items()))
+
     def fit(self, train: SplitData, val: SplitData, config: TrainConfig,
             on_epoch: Any = None, branch_loss: Any = None) -> FitReport:
         from mmbench import training
 
-        self.branch_loss = branch_loss
-        text, image = self.params["text_modality"], self.params["image_modality"]
-        inputs = self.model_inputs(train)  # fails clearly, before building anything, if inputs are missing
-        in_dims = {image: inputs[image].shape[1], text: inputs[f"seq/{text}"].shape[2]}
-        self.model = self.build_model(dict(sorted(in_dims.items())), train.n_outputs)
         #: learning rate of every optimisation step, in order (filled while training)
         self.lr_trace: list[float] = []
-        report = training.train_classifier(self.model, train, val, config, on_epoch=on_epoch, hooks=self)
+        report = super().fit(train, val, config, on_epoch=on_epoch, branch_loss=branch_loss)
         steps_per_epoch = len(training.batch_bounds(len(train), config.batch_size))
         for record in report.history:  # the lr at the epoch's last step, for the curves
             last = record["epoch"] * steps_per_epoch - 1
