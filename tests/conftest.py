@@ -11,6 +11,8 @@ from pathlib import Path
 import pytest
 
 PLUGIN_FIXTURES = Path(__file__).resolve().parent / "plugin_fixtures"
+#: plugins used by end-to-end runs: misbehaving fusions, a toy encoder, a raw-text dataset
+RUN_FIXTURES = Path(__file__).resolve().parent / "run_fixtures"
 
 
 @pytest.fixture(autouse=True)
@@ -75,8 +77,10 @@ def run_cli(capsys: pytest.CaptureFixture[str]) -> Callable[..., CliResult]:
 
 @pytest.fixture
 def use_plugins(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[str], None]]:
-    """Makes tests/plugin_fixtures importable; ``use_plugins("mmbench,fx_good")`` sets MMBENCH_PLUGINS."""
-    monkeypatch.syspath_prepend(str(PLUGIN_FIXTURES))
+    """Makes tests/plugin_fixtures and tests/run_fixtures importable;
+    ``use_plugins("mmbench,fx_good")`` sets MMBENCH_PLUGINS."""
+    for folder in (PLUGIN_FIXTURES, RUN_FIXTURES):
+        monkeypatch.syspath_prepend(str(folder))
     before = set(sys.modules)
 
     def use(allow_list: str) -> None:
@@ -84,5 +88,5 @@ def use_plugins(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[str], Non
 
     yield use
     for name in set(sys.modules) - before:  # the next test imports its fixture plugins afresh
-        if (getattr(sys.modules[name], "__file__", None) or "").startswith(str(PLUGIN_FIXTURES)):
+        if (getattr(sys.modules[name], "__file__", None) or "").startswith((str(PLUGIN_FIXTURES), str(RUN_FIXTURES))):
             del sys.modules[name]

@@ -21,7 +21,6 @@ from mmbench.run import _features
 from mmbench.splits import split_indices
 from mmbench.suite import PluginConfig
 
-FIXTURES = Path(__file__).parent / "run_fixtures"
 DATASET = {"name": "words", "version": "1", "params": {"n": 60}, "fingerprint": "abc"}
 
 
@@ -338,10 +337,9 @@ name = "prior"
 """
 
 
-def test_a_run_records_extraction_cost_and_a_cached_rerun_keeps_it(tmp_path, monkeypatch):
+def test_a_run_records_extraction_cost_and_a_cached_rerun_keeps_it(tmp_path, monkeypatch, use_plugins):
     monkeypatch.chdir(tmp_path)
-    monkeypatch.syspath_prepend(str(FIXTURES))
-    monkeypatch.setenv("MMBENCH_PLUGINS", "mmbench,faulty_fusions,raw_text_dataset")
+    use_plugins("mmbench,faulty_fusions,raw_text_dataset")
     suite = tmp_path / "raw.toml"
     suite.write_text(RAW_SUITE)
 

@@ -16,7 +16,6 @@ from mmbench.cli import main
 from mmbench.data import Encoded
 from mmbench.errors import UserError
 
-FIXTURES = Path(__file__).parent / "run_fixtures"
 
 VECTORS = {
     "the": [1.0, 0.0, 0.0, 0.0],
@@ -184,10 +183,9 @@ def test_no_items(glove_file):
 
 
 @pytest.fixture
-def workdir(tmp_path, monkeypatch):
+def workdir(tmp_path, monkeypatch, use_plugins):
     monkeypatch.chdir(tmp_path)
-    monkeypatch.syspath_prepend(str(FIXTURES))
-    monkeypatch.setenv("MMBENCH_PLUGINS", "mmbench,raw_text_dataset")
+    use_plugins("mmbench,raw_text_dataset")
     write_glove(tmp_path / "glove.tiny.txt")
     return tmp_path
 

@@ -16,7 +16,6 @@ from mmbench.errors import UserError
 
 from mmbench_encoders.minilm import MiniLM
 
-FIXTURES = Path(__file__).parent / "run_fixtures"
 
 SENTENCES = [
     "A man is eating food.",
@@ -175,10 +174,9 @@ def test_another_model_in_model_path_is_refused(tmp_path):
 
 
 @pytest.fixture
-def workdir(tmp_path, monkeypatch):
+def workdir(tmp_path, monkeypatch, use_plugins):
     monkeypatch.chdir(tmp_path)
-    monkeypatch.syspath_prepend(str(FIXTURES))
-    monkeypatch.setenv("MMBENCH_PLUGINS", "mmbench,raw_text_dataset")
+    use_plugins("mmbench,raw_text_dataset")
     monkeypatch.setenv("TRANSFORMERS_OFFLINE", "1")
     return tmp_path
 

@@ -9,7 +9,6 @@ import pytest
 
 from mmbench.cli import main
 
-FIXTURES = Path(__file__).parent / "run_fixtures"
 
 TINY = """
 [suite]
@@ -52,9 +51,8 @@ def workdir(tmp_path, monkeypatch):
 
 
 @pytest.fixture
-def with_fixture_plugins(monkeypatch):
-    monkeypatch.syspath_prepend(str(FIXTURES))
-    monkeypatch.setenv("MMBENCH_PLUGINS", "mmbench,faulty_fusions,raw_text_dataset")
+def with_fixture_plugins(use_plugins):
+    use_plugins("mmbench,faulty_fusions,raw_text_dataset")
 
 
 def write(path: Path, text: str) -> Path:
