@@ -4,7 +4,7 @@ JPEGs, (a) ``TimmImage.encode`` on the file paths (decode + resize + crop + norm
 forward) vs (b) the same model's forward on the same batches, already made as tensors.
 ``decode_workers = 0`` always decodes in the calling thread, between forward passes; with
 ``decode_workers = 2`` the encoder decodes in threads only on cores torch leaves free
-(``timm_image.decode_threads``), so at 2 torch threads on 2 cores both take the same path.
+(``batching.decode_threads``), so at 2 torch threads on 2 cores both take the same path.
 Overhead = (a) / (b) - 1; target <= 15 %. Rounds alternate (b), (a) in the same process.
 
 Run: HF_HUB_OFFLINE=1 python -m pytest benchmarks/test_extraction_overhead.py --benchmark-only -o addopts="" -s

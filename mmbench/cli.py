@@ -57,6 +57,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--workers", type=int, default=1, help="worker processes (default 1: in-process)")
     run.add_argument("--threads", type=int, default=0, help="torch threads per run (overrides the suite)")
     run.add_argument("--rerun", action="store_true", help="run again even where results exist")
+    run.add_argument("--device", default="cpu", help="torch device for extraction and training: cpu "
+                     "(default), cuda, cuda:N, mps or auto; the cache and run ids do not depend on it")
     _output_options(run)
     run.set_defaults(handler=cmd_run)
 
@@ -141,6 +143,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from mmbench import console as show
+    from mmbench.device import resolve_device
     from mmbench.executor import pending_runs, run_suite
 
     if args.workers < 1:
@@ -155,7 +158,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         out.print(f"{len(todo) + done} runs: {len(todo)} to run, {done} already done "
                   f"(results in {suite.results_dir})")
         return EXIT_OK
-    outcome = run_suite(suite, registry, workers=args.workers, threads=args.threads, rerun=args.rerun)
+    device = resolve_device(args.device)
+    outcome = run_suite(suite, registry, workers=args.workers, threads=args.threads, rerun=args.rerun,
+                        device=device)
     paths = _write_leaderboard(suite, registry, out)
     out.print(f"{len(outcome.ok)} runs finished, {len(outcome.failed)} failed, {outcome.skipped} "
               f"skipped (already done); results in {suite.results_dir}; leaderboard: "

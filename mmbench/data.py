@@ -4,7 +4,8 @@ A dataset hands over one ``DatasetTable``: every sample once, with its label, an
 of modalities, and optional group ids and official split. Each modality is either
 *features* (a float array, one row per sample: embeddings or numeric tabular data) or
 *raw* items (texts, image paths, ...) that an encoder turns into features. After the
-harness splits and encodes, fusions see ``SplitData``: features only, one split.
+harness splits and encodes, fusions see ``SplitData``: one split's features (and, for
+fusions that train the encoders themselves, its raw items).
 """
 
 from __future__ import annotations
@@ -168,6 +169,9 @@ class SplitData:
     classes: tuple[str, ...]
     masks: dict[str, np.ndarray] = field(default_factory=dict)
     sequences: dict[str, TokenSequence] = field(default_factory=dict)
+    #: raw items per encoded modality, for fusions that consume "raw" (else empty); such a
+    #: modality has no entry in ``features``
+    raw: dict[str, Sequence] = field(default_factory=dict)
 
     def __len__(self) -> int:
         return len(self.ids)

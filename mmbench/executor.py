@@ -16,7 +16,9 @@ from pathlib import Path
 
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (BarColumn, MofNCompleteColumn, Progress, ProgressColumn, Task, TextColumn,
+                           TimeElapsedColumn)
+from rich.text import Text
 
 from mmbench.registry import Registry, load_registry
 from mmbench.results import is_finished, write_result
@@ -38,10 +40,13 @@ def pending_runs(suite: Suite, rerun: bool = False) -> tuple[list[RunSpec], int]
 
 
 def run_suite(suite: Suite, registry: Registry, *, workers: int = 1, threads: int = 0,
-              rerun: bool = False, console: Console | None = None) -> SuiteOutcome:
+              rerun: bool = False, device: str = "cpu", console: Console | None = None) -> SuiteOutcome:
+    """Run what is not finished; ``device`` is a resolved torch device (``mmbench.device``)."""
     console = console or Console(stderr=True)
     todo, done = pending_runs(suite, rerun)
     outcome = SuiteOutcome(skipped=done)
+    if device != "cpu":
+        todo = [replace(r, device=device) for r in todo]
     if threads:
         todo = [replace(r, threads=threads) for r in todo]
     elif workers > 1:  # keep workers x threads within the cores
@@ -53,7 +58,8 @@ def run_suite(suite: Suite, registry: Registry, *, workers: int = 1, threads: in
     if not todo:
         return outcome
 
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), _RateColumn(),
+               TimeElapsedColumn())
     with Progress(*columns, console=console, transient=False) as progress:
         grid = progress.add_task(f"suite {suite.name}", total=len(todo))
 
@@ -77,15 +83,23 @@ def _in_process(todo: list[RunSpec], results_dir: Path, registry: Registry, prog
                 record: Callable[[dict], None]) -> None:
     from mmbench.run import execute  # imports torch: only when there is work
 
-    current = progress.add_task("", total=None)
+    current = progress.add_task("", total=None, phase="")
     for spec in todo:
-        progress.update(current, description=f"  {spec.dataset.label} | {spec.labels()['config']} | seed {spec.seed}",
-                        completed=0, total=None)
+        label = f"  {spec.dataset.label} | {spec.labels()['config']} | seed {spec.seed}"
+        progress.reset(current, description=label, completed=0, total=None, phase="")
 
-        def on_epoch(done: int, total: int) -> None:
+        def show(phase: str, description: str, done: int, total: int) -> None:
+            if progress.tasks[current].fields.get("phase") != phase:  # new phase: new rate
+                progress.reset(current, description=description, phase=phase)
             progress.update(current, completed=done, total=total)
 
-        result = execute(spec, registry, on_epoch=on_epoch)
+        def on_epoch(done: int, total: int, label: str = label) -> None:
+            show("train", label, done, total)
+
+        def on_items(what: str, done: int, total: int, label: str = label) -> None:
+            show(f"items {what}", f"{label} | {what}", done, total)
+
+        result = execute(spec, registry, on_epoch=on_epoch, on_items=on_items)
         write_result(results_dir, result)
         record(result)
     progress.remove_task(current)
@@ -99,6 +113,15 @@ def _in_pool(todo: list[RunSpec], results_dir: Path, workers: int, record: Calla
             finished, pending = wait(pending, return_when=FIRST_COMPLETED)
             for future in finished:
                 record(future.result())
+
+
+class _RateColumn(ProgressColumn):
+    """Samples per second while a run extracts embeddings (blank while it trains)."""
+
+    def render(self, task: Task) -> Text:
+        if not str(task.fields.get("phase", "")).startswith("items") or not task.speed:
+            return Text("")
+        return Text(f"{task.speed:,.1f} samples/s", style="progress.data.speed")
 
 
 _worker_registry: Registry | None = None

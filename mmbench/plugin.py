@@ -19,6 +19,7 @@ from mmbench.params import Param
 
 if TYPE_CHECKING:
     from mmbench.leaderboard import Leaderboard
+    from mmbench.trainable import TrainableEncoder
     from mmbench.training import FitReport, TrainConfig
 
 
@@ -88,6 +89,21 @@ class Encoder(Plugin):
     #: True when ``fit`` learns from the data (a TF-IDF vocabulary, scalers): the vectors
     #: then depend on the train split too, and the embedding cache keys them by it.
     fitted: ClassVar[bool] = False
+    #: True for a paired image+text model whose modalities share one embedding space
+    #: (CLIP, SigLIP): such an encoder implements ``logit_scale`` and serves ``zero_shot``.
+    shared_space: ClassVar[bool] = False
+
+    def __init__(self, **params: Any):
+        super().__init__(**params)
+        #: where extraction runs, set by the runner from ``--device`` ("cpu", "cuda:0", ...)
+        self.device = "cpu"
+        self.on_items: Callable[[int], None] | None = None
+
+    def advance(self, n: int) -> None:
+        """Tell the runner ``n`` more items are encoded (after each batch): progress shows
+        items and samples/s. An encoder that never calls it is shown done when it returns."""
+        if self.on_items is not None:
+            self.on_items(n)
 
     def fingerprint(self) -> str:
         """Everything that changes the vectors: model id, weights identity (file hash or
@@ -101,14 +117,29 @@ class Encoder(Plugin):
 
     def encode(self, modality: str, items: Any) -> Any:
         """Return an (n, d) float array for ``items``, or a ``mmbench.data.Encoded`` that
-        also carries token vectors."""
+        also carries token vectors. Run on ``self.device`` under ``torch.inference_mode()``;
+        missing items (None) give zero vectors."""
         raise NotImplementedError
+
+    def logit_scale(self) -> float:
+        """The model's learned temperature (CLIP's exp(t)): zero-shot logits are this times
+        the cosine of image and prompt vectors. Only for ``shared_space`` encoders."""
+        raise NotImplementedError(f"encoder {self.name!r} is not a paired image+text model")
+
+    def trainable(self, modality: str) -> TrainableEncoder:
+        """The backbone for ``modality`` as a module to train end to end (``finetune``): a
+        fresh copy of the weights each call, so a fine-tuning run cannot change what later
+        runs extract. Encoders without a differentiable backbone keep this default."""
+        raise NotImplementedError(f"encoder {self.name!r} has no trainable backbone for {modality!r}; "
+                                  "fine-tune with a neural encoder (open_clip, hf_clip, timm, hf_text, ...)")
 
 
 class Alignment(Plugin):
     """Changes embeddings before fusion: fitted on train, applied to every split."""
 
     kind = "alignment"
+    #: True for the alignment that changes nothing: the only one a raw-input fusion accepts
+    identity: ClassVar[bool] = False
 
     def fit(self, train: SplitData) -> None:
         """Estimate what the alignment needs from the TRAIN split only."""
@@ -131,8 +162,18 @@ class Fusion(Plugin):
     """
 
     kind = "fusion"
-    #: "embeddings": features per modality (most fusions); "raw": raw samples + encoders.
+
+    def __init__(self, **params: Any):
+        super().__init__(**params)
+        #: where training runs, set by the runner from ``--device``
+        self.device = "cpu"
+    #: "embeddings": features per modality (most fusions); "raw": the raw items of each
+    #: encoded modality in ``SplitData.raw`` plus the encoder objects (``encoders`` in
+    #: ``fit``), for methods that train the backbones themselves (``finetune``).
     consumes: ClassVar[str] = "embeddings"
+    #: True when ``fit`` takes ``encoders`` (the run's encoder objects per modality), e.g.
+    #: ``zero_shot`` encoding its class prompts. Raw-input fusions always get them.
+    uses_encoders: ClassVar[bool] = False
     #: True when the fusion reads ``SplitData.masks`` and copes with absent modalities;
     #: the others see the suite's fill (zeros or the train mean) in place of missing data.
     handles_missing: ClassVar[bool] = False

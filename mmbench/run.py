@@ -22,7 +22,7 @@ from mmbench.cache import EmbeddingCache, entry_key
 from mmbench.data import DataError, DatasetTable, Encoded, SplitData, TokenSequence, is_features
 from mmbench.errors import UserError
 from mmbench.gap import diagnostics
-from mmbench.plugin import Alignment
+from mmbench.plugin import Alignment, Encoder
 from mmbench.registry import Registry
 from mmbench.results import SCHEMA_VERSION, clean_numbers, environment
 from mmbench.splits import split_indices
@@ -30,6 +30,7 @@ from mmbench.suite import PluginConfig, RunSpec
 from mmbench.train_config import TrainConfig
 
 EpochCallback = Callable[[int, int], None]
+ItemsCallback = Callable[[str, int, int], None]
 
 #: Datasets already loaded by this process, keyed by (name, fingerprint): a suite runs
 #: many configurations on one dataset, and loading is often the slow part.
@@ -37,8 +38,12 @@ _loaded: dict[tuple[str, str], DatasetTable] = {}
 _MAX_LOADED = 4
 
 
-def execute(spec: RunSpec, registry: Registry, on_epoch: EpochCallback | None = None) -> dict[str, Any]:
-    """Run one configuration and return its result record (ok or failed)."""
+def execute(spec: RunSpec, registry: Registry, on_epoch: EpochCallback | None = None,
+            on_items: ItemsCallback | None = None) -> dict[str, Any]:
+    """Run one configuration and return its result record (ok or failed).
+
+    ``on_epoch(done, total)`` follows training; ``on_items(what, done, total)`` follows
+    embedding extraction (items encoded so far), so the console can show samples/s."""
     started = datetime.now(timezone.utc)
     clock = time.perf_counter()
     memory.reset_peak()
@@ -51,7 +56,7 @@ def execute(spec: RunSpec, registry: Registry, on_epoch: EpochCallback | None = 
     }
     try:
         threads = _seed_and_threads(spec)
-        outcome = _pipeline(spec, registry, on_epoch)
+        outcome = _pipeline(spec, registry, on_epoch, on_items)
         result.update(status="ok", error=None, **outcome)
     except Exception as exc:  # recorded, and the suite goes on
         threads = torch.get_num_threads()
@@ -60,7 +65,7 @@ def execute(spec: RunSpec, registry: Registry, on_epoch: EpochCallback | None = 
             "message": str(exc),
             "traceback": None if isinstance(exc, UserError) else traceback.format_exc(),
         })
-    result["environment"] = {**environment(), "threads": threads}
+    result["environment"] = {**environment(), "threads": threads, "device": spec.device}
     result["started_at"] = started.isoformat(timespec="seconds")
     result["duration_s"] = time.perf_counter() - clock
     return clean_numbers(result)
@@ -88,17 +93,17 @@ class Prepared:
     gap: dict[str, Any]
     #: per encoded modality: whether the embedding cache served it and its extraction cost
     extraction: dict[str, Any] = field(default_factory=dict)
+    #: the encoder objects per modality (one object for a paired model's two modalities)
+    encoders: dict[str, Encoder] = field(default_factory=dict)
 
 
-def prepare(spec: RunSpec, registry: Registry) -> Prepared:
+def prepare(spec: RunSpec, registry: Registry, on_items: ItemsCallback | None = None) -> Prepared:
     """Load, split, encode, corrupt (robustness), fit and apply the alignment, fill."""
-    table = _load(spec.dataset, spec.dataset_fingerprint, registry)
-    split_seed = spec.seed if spec.split["seed"] < 0 else spec.split["seed"]
-    rows = split_indices(table, spec.split["val"], spec.split["test"], split_seed)
-    parts = {name: table.subset(index) for name, index in rows.items()}
-
+    table, parts = _split(spec, registry)
     dataset = {**spec.dataset.identity(), "fingerprint": spec.dataset_fingerprint}
-    features, sequences, extract_s, extraction = _features(parts, spec.encoders, registry, dataset)
+    objects = encoder_objects(spec.encoders, registry, spec.device)
+    features, sequences, extract_s, extraction = _features(parts, spec.encoders, registry, dataset,
+                                                           objects=objects, on_items=on_items)
     splits = {name: SplitData(part.ids, features[name], part.labels, table.task, table.classes,
                               masks=part.masks, sequences=sequences[name]) for name, part in parts.items()}
     if spec.robustness is not None:
@@ -114,19 +119,69 @@ def prepare(spec: RunSpec, registry: Registry) -> Prepared:
         gap["after"] = diagnostics(splits["train"])
     # after the alignment, so a train-mean fill matches the aligned rows it stands in for
     splits = robustness.fill(splits, (spec.robustness or robustness.DEFAULTS)["fill"])
-    return Prepared(table, splits, unaligned_train, extract_s, alignment, gap, extraction)
+    return Prepared(table, splits, unaligned_train, extract_s, alignment, gap, extraction, objects)
 
 
-def _pipeline(spec: RunSpec, registry: Registry, on_epoch: EpochCallback | None) -> dict[str, Any]:
+def prepare_raw(spec: RunSpec, registry: Registry) -> Prepared:
+    """Load and split for a fusion that trains the encoders itself: modalities that are
+    already vectors go in ``features``, the others stay raw items in ``SplitData.raw``;
+    nothing is extracted or cached (the fusion's own forward passes are its training cost)."""
+    if spec.robustness is not None:
+        raise UserError(f"fusion {spec.fusion.name!r} trains on raw inputs, and the [robustness] axis "
+                        "corrupts embeddings; run it in a suite without [robustness]")
+    if spec.alignment is not None and not registry.get("alignment", spec.alignment.name).cls.identity:
+        raise UserError(f"fusion {spec.fusion.name!r} trains on raw inputs, so alignment "
+                        f"{spec.alignment.label!r} (which changes embeddings) cannot apply; run it "
+                        "without [[alignments]] or with the alignment that changes nothing")
+    table, parts = _split(spec, registry)
+    objects = encoder_objects(spec.encoders, registry, spec.device)
+    splits = {}
+    for name, part in parts.items():
+        features = {m: v for m, v in part.modalities.items() if is_features(v)}
+        raw = {m: v for m, v in part.modalities.items() if not is_features(v)}
+        for modality in raw:
+            if modality not in objects:
+                raise UserError(f"modality {modality!r} holds raw items; add an [[encoders]] entry that "
+                                f"encodes {modality!r}, whose backbone fusion {spec.fusion.name!r} trains")
+        splits[name] = SplitData(part.ids, features, part.labels, table.task, table.classes,
+                                 masks=part.masks, sequences=part.sequences, raw=raw)
+    return Prepared(table, splits, splits["train"], 0.0, None, {}, {}, objects)
+
+
+def _split(spec: RunSpec, registry: Registry) -> tuple[DatasetTable, dict[str, DatasetTable]]:
+    table = _load(spec.dataset, spec.dataset_fingerprint, registry)
+    split_seed = spec.seed if spec.split["seed"] < 0 else spec.split["seed"]
+    rows = split_indices(table, spec.split["val"], spec.split["test"], split_seed)
+    return table, {name: table.subset(index) for name, index in rows.items()}
+
+
+def encoder_objects(encoders: dict[str, PluginConfig], registry: Registry, device: str = "cpu"
+                    ) -> dict[str, Encoder]:
+    """An encoder object per modality, one per suite entry (a paired model such as CLIP
+    encodes two modalities with one object, so it loads once), set to run on ``device``."""
+    made: dict[int, Encoder] = {}
+    for config in encoders.values():
+        if id(config) not in made:
+            made[id(config)] = _instance(registry, config)
+            made[id(config)].device = device
+    return {modality: made[id(config)] for modality, config in encoders.items()}
+
+
+def _pipeline(spec: RunSpec, registry: Registry, on_epoch: EpochCallback | None,
+              on_items: ItemsCallback | None) -> dict[str, Any]:
     fusion = _instance(registry, spec.fusion)
-    if fusion.consumes != "embeddings":
+    fusion.device = spec.device
+    if fusion.consumes not in ("embeddings", "raw"):
         raise UserError(
             f"fusion {spec.fusion.name!r} consumes {fusion.consumes!r} input, which this "
             "version of mmbench cannot hand it; upgrade mmbench or pick another fusion"
         )
-    prepared = prepare(spec, registry)
+    raw = fusion.consumes == "raw"
+    prepared = prepare_raw(spec, registry) if raw else prepare(spec, registry, on_items)
     table, splits = prepared.table, prepared.splits
     extra: dict[str, Any] = {}
+    if raw or fusion.uses_encoders:
+        extra["encoders"] = prepared.encoders
     regulariser = prepared.alignment.branch_loss() if prepared.alignment is not None else None
     if regulariser is not None:
         if not getattr(fusion, "exposes_branches", False):
@@ -173,7 +228,7 @@ def _pipeline(spec: RunSpec, registry: Registry, on_epoch: EpochCallback | None)
             "classes": list(table.classes),
             "n": {name: len(data) for name, data in splits.items()},
             "dims": {m: int(x.shape[1]) for m, x in sorted(splits["train"].features.items())},
-            "missing": {name: {m: int((~data.present(m)).sum()) for m in sorted(data.features)}
+            "missing": {name: {m: int((~data.present(m)).sum()) for m in sorted({*data.features, *data.raw})}
                         for name, data in splits.items()},
         },
         "gap": prepared.gap,
@@ -195,18 +250,21 @@ def _instance(registry: Registry, config: PluginConfig):
 
 
 def _features(parts: dict[str, DatasetTable], encoders: dict[str, PluginConfig], registry: Registry,
-              dataset: dict[str, Any] | None = None, cache: EmbeddingCache | None = None
+              dataset: dict[str, Any] | None = None, cache: EmbeddingCache | None = None, *,
+              objects: dict[str, Encoder] | None = None, on_items: ItemsCallback | None = None
               ) -> tuple[dict[str, dict[str, np.ndarray]], dict[str, dict[str, TokenSequence]], float,
                          dict[str, Any]]:
     """Features (and token sequences) per split and modality; raw modalities go through
     their encoder (see ``_encode``). ``dataset`` is the dataset's identity and fingerprint;
-    without it nothing is cached. Also returns the seconds spent extracting in this call
-    (0 when everything was cached) and the extraction record per encoded modality."""
+    without it nothing is cached. ``objects`` are the encoder objects (made here when not
+    given). Also returns the seconds spent extracting in this call (0 when everything was
+    cached) and the extraction record per encoded modality."""
     if dataset is not None and cache is None:
         cache = EmbeddingCache()
     features: dict[str, dict[str, np.ndarray]] = {name: {} for name in parts}
     sequences: dict[str, dict[str, TokenSequence]] = {name: dict(part.sequences) for name, part in parts.items()}
-    instances: dict[int, Any] = {}
+    if objects is None:
+        objects = encoder_objects(encoders, registry)
     extraction: dict[str, Any] = {}
     extract_s = 0.0
     for modality, values in parts["train"].modalities.items():
@@ -220,10 +278,8 @@ def _features(parts: dict[str, DatasetTable], encoders: dict[str, PluginConfig],
                 f"modality {modality!r} holds raw items (not vectors); add an [[encoders]] "
                 f"entry that encodes {modality!r} to the suite"
             )
-        if id(config) not in instances:  # one instance per config: CLIP encodes two modalities
-            instances[id(config)] = _instance(registry, config)
-        encoded, seconds, extraction[modality] = _encode(modality, config, instances[id(config)], parts,
-                                                         dataset, cache)
+        encoded, seconds, extraction[modality] = _encode(modality, config, objects[modality], parts,
+                                                         dataset, cache, on_items)
         extract_s += seconds
         for name, output in encoded.items():
             features[name][modality] = output.vectors
@@ -232,9 +288,9 @@ def _features(parts: dict[str, DatasetTable], encoders: dict[str, PluginConfig],
     return features, sequences, extract_s, extraction
 
 
-def _encode(modality: str, config: PluginConfig, encoder: Any, parts: dict[str, DatasetTable],
-            dataset: dict[str, Any] | None, cache: EmbeddingCache | None
-            ) -> tuple[dict[str, Encoded], float, dict[str, Any]]:
+def _encode(modality: str, config: PluginConfig, encoder: Encoder, parts: dict[str, DatasetTable],
+            dataset: dict[str, Any] | None, cache: EmbeddingCache | None,
+            on_items: ItemsCallback | None = None) -> tuple[dict[str, Encoded], float, dict[str, Any]]:
     """Encode one modality of every split, each split looked up in the cache first; the
     encoder is fitted (on train only) and run only when some split misses.
 
@@ -257,6 +313,8 @@ def _encode(modality: str, config: PluginConfig, encoder: Any, parts: dict[str, 
         encoder.fit(modality, parts["train"].modalities[modality])
         fit_s = time.perf_counter() - started
     n_missing = sum(len(parts[name]) for name in missing)
+    progress = _ItemsProgress(f"extracting {modality} ({config.label})", n_missing, on_items)
+    encoder.on_items = progress.advance
 
     encoded: dict[str, Encoded] = {}
     spent, original_s = 0.0, 0.0
@@ -267,6 +325,7 @@ def _encode(modality: str, config: PluginConfig, encoder: Any, parts: dict[str, 
         else:
             started = time.perf_counter()
             encoded[name] = _as_encoded(encoder.encode(modality, part.modalities[modality]), config.name)
+            progress.finish_part(len(part))
             # the fit is part of the cost of what it was needed for
             seconds = time.perf_counter() - started + fit_s * len(part) / n_missing
             spent += seconds
@@ -279,6 +338,7 @@ def _encode(modality: str, config: PluginConfig, encoder: Any, parts: dict[str, 
                 "dataset": {"name": dataset.get("name"), "fingerprint": dataset.get("fingerprint")},
             })
         original_s += seconds
+    encoder.on_items = None
     record = {
         "encoder": config.name,
         "cached": not missing,
@@ -286,6 +346,25 @@ def _encode(modality: str, config: PluginConfig, encoder: Any, parts: dict[str, 
         "splits": {name: {"cached": hits[name] is not None, "key": keys[name]} for name in parts},
     }
     return encoded, spent, record
+
+
+class _ItemsProgress:
+    """Counts the items an encoder reports (``Encoder.advance``) for the console; an
+    encoder that reports nothing is shown done part by part."""
+
+    def __init__(self, what: str, total: int, callback: ItemsCallback | None):
+        self.what, self.total, self.callback = what, total, callback
+        self.done = self.parts_done = 0
+
+    def advance(self, n: int) -> None:
+        self.done = min(self.done + n, self.total)
+        if self.callback is not None:
+            self.callback(self.what, self.done, self.total)
+
+    def finish_part(self, n: int) -> None:
+        self.parts_done += n
+        if self.done < self.parts_done:
+            self.advance(self.parts_done - self.done)
 
 
 def _as_encoded(output: Any, encoder: str) -> Encoded:

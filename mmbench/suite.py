@@ -79,6 +79,9 @@ class RunSpec:
     threads: int
     #: missing-modality and noise settings (``mmbench.robustness``); None for clean data
     robustness: dict[str, Any] | None = None
+    #: where encoders and fusions run (``--device``); like ``threads``, not part of the
+    #: run's identity: it changes how long a run takes, not what it computes
+    device: str = "cpu"
 
     def identity(self) -> dict[str, Any]:
         """What the run id hashes: not the suite name or labels, which change no number."""

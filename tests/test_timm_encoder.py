@@ -192,7 +192,7 @@ def test_random_init_is_seeded_and_bad_tags_or_pooling_are_user_errors():
 def test_decoding_threads_only_use_cores_torch_leaves_free(monkeypatch):
     import os
 
-    from mmbench_encoders.timm_image import decode_threads
+    from mmbench_encoders.batching import decode_threads
 
     monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1}, raising=False)
     assert decode_threads(2, torch_threads=1) == 1

@@ -8,6 +8,7 @@ class NoAlignment(Alignment):
     """Leave the embeddings as the encoders produced them (lambda = 0 in seed 004)."""
 
     name = "none"
+    identity = True
 
     def transform(self, data: SplitData) -> SplitData:
         return data

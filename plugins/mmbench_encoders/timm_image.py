@@ -37,21 +37,19 @@ only), and never the device.
 
 from __future__ import annotations
 
-import hashlib
 import math
 import threading
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from mmbench.errors import UserError, did_you_mean
+from mmbench.files import file_state, sha256_file
 from mmbench.params import Param
 from mmbench.plugin import Encoder, stable_hash
+from mmbench_encoders.batching import decode_threads, open_image, prepared_batches
 
-#: sha256 per (file, size, mtime): computed once per process.
-_HASHES: dict[tuple[str, int, int], str] = {}
 #: loaded models per identity: a suite's runs in one process share them.
 _MODELS: dict[tuple, Any] = {}
 _MAX_MODELS = 2
@@ -154,51 +152,21 @@ class TimmImage(Encoder):
 
         model = self.load_model()
         items = list(items) if not isinstance(items, np.ndarray) else items
-        n = len(items)
-        out = np.zeros((n, int(model.num_features)), dtype=np.float32)
-        if n == 0:
-            return out
-        batch_size = self.params["batch_size"]
+        out = np.zeros((len(items), int(model.num_features)), dtype=np.float32)
         workers = decode_threads(self.params["decode_workers"], torch.get_num_threads())
-        prepare = self.image_transform()
-        starts = list(range(0, n, batch_size))
-
-        def batch_of(start: int) -> list:
-            return [items[i] for i in range(start, min(start + batch_size, n))]
-
-        pool = ThreadPoolExecutor(workers, thread_name_prefix="mmbench-timm-decode") if workers else None
-        try:
-            def submit(start: int) -> Any:
-                batch = batch_of(start)
-                if pool is None:
-                    return [prepare(item) for item in batch]
-                return [pool.submit(prepare, item) for item in batch]
-
-            pending = {starts[0]: submit(starts[0])}
-            with torch.inference_mode():
-                for k, start in enumerate(starts):
-                    if k + 1 < len(starts):  # decode the next batch while this one runs
-                        pending[starts[k + 1]] = submit(starts[k + 1])
-                    crops = pending.pop(start)
-                    if pool is not None:
-                        crops = [future.result() for future in crops]
-                    present = [i for i, crop in enumerate(crops) if crop is not None]
-                    if not present:
-                        continue
-                    x = self.to_tensor([crops[i] for i in present])
-                    out[[start + i for i in present]] = model(x).float().numpy()
-        finally:
-            if pool is not None:
-                pool.shutdown(wait=True, cancel_futures=True)
+        with torch.inference_mode():
+            for rows, crops in prepared_batches(items, self.params["batch_size"], self.image_transform(),
+                                                workers):
+                if rows:
+                    x = self.to_tensor(crops).to(self.device)
+                    out[rows] = model(x).float().cpu().numpy()
+                self.advance(len(rows))
         return out
 
     def image_transform(self) -> Any:
         """item -> the resized, center-cropped H x W x 3 uint8 array (or None if missing):
         timm's eval transform for the model up to (not including) the tensor conversion."""
-        from PIL import Image
         from timm.data import create_transform
-
-        from mmbench_encoders.image import to_rgb
 
         compose = create_transform(**self.data_config, is_training=False)
         steps = []
@@ -209,15 +177,9 @@ class TimmImage(Encoder):
             steps.append(step)
 
         def prepare(item: Any) -> np.ndarray | None:
-            if item is None or (isinstance(item, float) and np.isnan(item)):
+            image = open_image(item)
+            if image is None:
                 return None
-            if isinstance(item, (str, Path)):
-                with Image.open(item) as opened:
-                    image = opened.convert("RGB")
-            elif hasattr(item, "convert") and hasattr(item, "size"):
-                image = item.convert("RGB")
-            else:
-                image = Image.fromarray(to_rgb(item))
             for step in steps:
                 image = step(image)
             return np.asarray(image)
@@ -236,15 +198,15 @@ class TimmImage(Encoder):
         return x.mul_(1.0 / (255.0 * std)).sub_(mean / std)
 
     def load_model(self) -> Any:
-        """The model (eval mode, channels-last, classifier removed), cached per process."""
-        key = (self.params["model"], self.params["pooling"], self.image_size,
-               str(self.weights_file.resolve()) if self.weights_file else self.params["weights"],
-               *(_stat(self.weights_file) if self.weights_file else ()))
+        """The model (eval mode, channels-last, classifier removed, on ``self.device``),
+        cached per process."""
+        key = (self.params["model"], self.params["pooling"], self.image_size, self.device,
+               *(file_state(self.weights_file) if self.weights_file else (self.params["weights"],)))
         with _LOCK:
             if key not in _MODELS:
                 if len(_MODELS) >= _MAX_MODELS:
                     _MODELS.pop(next(iter(_MODELS)))
-                _MODELS[key] = self._create()
+                _MODELS[key] = self._create().to(self.device)
             return _MODELS[key]
 
     def _create(self) -> Any:
@@ -280,21 +242,6 @@ class TimmImage(Encoder):
 
 
 # -- helpers --------------------------------------------------------------------------
-
-
-def decode_threads(limit: int, torch_threads: int) -> int:
-    """Decoding threads to use: at most ``limit``, and only on cores the forward pass's
-    torch threads leave free. On a machine where torch already uses every core, decoding
-    in extra threads only preempts them (measured: +20 % over the bare forward, vs +10 %
-    decoding in the calling thread; benchmarks/README.md), so it runs in the calling
-    thread between forward passes."""
-    import os
-
-    try:
-        cores = len(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux
-        cores = os.cpu_count() or 1
-    return max(0, min(limit, cores - torch_threads))
 
 
 def _cached_pretrained_file(model: str, cfg: dict) -> Path:
@@ -342,23 +289,6 @@ def _load_state_dict(path: Path, cfg: dict) -> dict:
     heads = cfg.get("classifier") or ()
     heads = (heads,) if isinstance(heads, str) else tuple(heads)
     return {k: v for k, v in state.items() if not any(k.startswith(h + ".") for h in heads)}
-
-
-def sha256_file(path: Path) -> str:
-    """sha256 of a file, computed once per process (keyed by path, size and mtime)."""
-    key = (str(Path(path).resolve()), *_stat(path))
-    if key not in _HASHES:
-        digest = hashlib.sha256()
-        with open(path, "rb") as handle:
-            for chunk in iter(lambda: handle.read(1 << 20), b""):
-                digest.update(chunk)
-        _HASHES[key] = digest.hexdigest()
-    return _HASHES[key]
-
-
-def _stat(path: Path) -> tuple[int, int]:
-    st = Path(path).stat()
-    return st.st_size, st.st_mtime_ns
 
 
 def _timm_major() -> str:
