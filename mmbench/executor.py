@@ -58,7 +58,7 @@ def run_suite(suite: Suite, registry: Registry, *, workers: int = 1, threads: in
     if not todo:
         return outcome
 
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), _RateColumn(),
+    columns = (TextColumn("{task.description}"), BarColumn(bar_width=20), MofNCompleteColumn(), _RateColumn(),
                TimeElapsedColumn())
     with Progress(*columns, console=console, transient=False) as progress:
         grid = progress.add_task(f"suite {suite.name}", total=len(todo))
@@ -96,8 +96,8 @@ def _in_process(todo: list[RunSpec], results_dir: Path, registry: Registry, prog
         def on_epoch(done: int, total: int, label: str = label) -> None:
             show("train", label, done, total)
 
-        def on_items(what: str, done: int, total: int, label: str = label) -> None:
-            show(f"items {what}", f"{label} | {what}", done, total)
+        def on_items(what: str, done: int, total: int, spec: RunSpec = spec) -> None:
+            show(f"items {what}", f"  {spec.dataset.label} | seed {spec.seed} | {what}", done, total)
 
         result = execute(spec, registry, on_epoch=on_epoch, on_items=on_items)
         write_result(results_dir, result)
@@ -121,7 +121,7 @@ class _RateColumn(ProgressColumn):
     def render(self, task: Task) -> Text:
         if not str(task.fields.get("phase", "")).startswith("items") or not task.speed:
             return Text("")
-        return Text(f"{task.speed:,.1f} samples/s", style="progress.data.speed")
+        return Text(f"{task.speed:,.1f}/s", style="progress.data.speed")
 
 
 _worker_registry: Registry | None = None

@@ -313,7 +313,7 @@ def _encode(modality: str, config: PluginConfig, encoder: Encoder, parts: dict[s
         encoder.fit(modality, parts["train"].modalities[modality])
         fit_s = time.perf_counter() - started
     n_missing = sum(len(parts[name]) for name in missing)
-    progress = _ItemsProgress(f"extracting {modality} ({config.label})", n_missing, on_items)
+    progress = _ItemsProgress(f"extracting {modality} ({config.name})", n_missing, on_items)
     encoder.on_items = progress.advance
 
     encoded: dict[str, Encoded] = {}
