@@ -20,8 +20,9 @@ def leaderboard(out: Console, board: Leaderboard) -> None:
         for header in ("rank", "encoder", "alignment", "fusion", *extra, "n", *board.columns):
             table.add_column(header, justify="right" if header in METRICS or header in ("rank", "n") else "left")
         for row in dataset.rows:
-            cells = [str(row.rank), row.encoder, row.alignment, row.fusion,
-                     *([row.robustness] if extra else []), str(len(row.seeds))]
+            # labels hold parameter values such as ["red", "cyan"]: never rich markup
+            cells = [str(row.rank), escape(row.encoder), escape(row.alignment), escape(row.fusion),
+                     *([escape(row.robustness)] if extra else []), str(len(row.seeds))]
             for metric in board.columns:
                 text = escape(row.stats[metric].format(METRICS[metric].fmt))
                 cells.append(f"[bold green]{text}[/bold green]" if metric in row.best else text)
@@ -35,7 +36,7 @@ def grid(out: Console, suite: Suite, todo: set[str]) -> None:
         table.add_column(header)
     for i, spec in enumerate(suite.runs(), start=1):
         labels = spec.labels()
-        table.add_row(str(i), labels["dataset"], labels["encoder"], labels["alignment"], labels["fusion"],
+        table.add_row(str(i), *(escape(labels[k]) for k in ("dataset", "encoder", "alignment", "fusion")),
                       str(spec.seed), spec.run_id, "to run" if spec.run_id in todo else "[dim]done[/dim]")
     out.print(table)
 
@@ -48,7 +49,7 @@ def results(out: Console, records: list[dict[str, Any]], primary: str) -> None:
         value = (r.get("metrics") or {}).get(primary)
         status = "[green]ok[/green]" if r["status"] == "ok" else \
             f"[red]failed[/red]: {escape(r['error']['message'])}"
-        table.add_row(r["labels"]["dataset"], r["labels"]["config"], str(r["spec"]["seed"]), status,
+        table.add_row(escape(r["labels"]["dataset"]), escape(r["labels"]["config"]), str(r["spec"]["seed"]), status,
                       "–" if value is None else format(value, METRICS[primary].fmt),
                       f"{r['duration_s']:.2f}", r["run_id"])
     out.print(table)

@@ -85,7 +85,7 @@ def _in_process(todo: list[RunSpec], results_dir: Path, registry: Registry, prog
 
     current = progress.add_task("", total=None, phase="")
     for spec in todo:
-        label = f"  {spec.dataset.label} | {spec.labels()['config']} | seed {spec.seed}"
+        label = escape(f"  {spec.dataset.label} | {spec.labels()['config']} | seed {spec.seed}")
         progress.reset(current, description=label, completed=0, total=None, phase="")
 
         def show(phase: str, description: str, done: int, total: int) -> None:
@@ -97,7 +97,7 @@ def _in_process(todo: list[RunSpec], results_dir: Path, registry: Registry, prog
             show("train", label, done, total)
 
         def on_items(what: str, done: int, total: int, spec: RunSpec = spec) -> None:
-            show(f"items {what}", f"  {spec.dataset.label} | seed {spec.seed} | {what}", done, total)
+            show(f"items {what}", escape(f"  {spec.dataset.label} | seed {spec.seed} | {what}"), done, total)
 
         result = execute(spec, registry, on_epoch=on_epoch, on_items=on_items)
         write_result(results_dir, result)
