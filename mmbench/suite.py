@@ -275,7 +275,8 @@ class _SuiteReader:
 
     def encoder_axis(self) -> list[dict[str, PluginConfig]]:
         """An entry is either one encoder for the modalities it declares (``name = ...``)
-        or one encoder per modality (``image = "a"``, ``text = { name = "b", ... }``)."""
+        or one encoder per modality (``image = "a"``, ``text = { name = "b", ... }``); the
+        same encoder and parameters for several modalities is one encoder object."""
         axis: list[dict[str, PluginConfig]] = []
         for where, entry in self.entries("encoders"):
             if "name" in entry:
@@ -300,7 +301,11 @@ class _SuiteReader:
             if not per_modality:
                 self.problem(where, 'give name = "..." or one encoder per modality (image = "...")')
             for combo in itertools.product(*per_modality.values()):
-                axis.append(dict(zip(per_modality, combo)))
+                # one object for an encoder named alike for several modalities: a paired
+                # model (image = text = "open_clip") then loads once and shares its space
+                alike: dict[str, PluginConfig] = {}
+                axis.append({m: alike.setdefault(stable_hash([c.identity(), c.label]), c)
+                             for m, c in zip(per_modality, combo)})
         return axis
 
     def plugin_configs(self, kind: str, entry: dict[str, Any], where: str) -> list[PluginConfig]:

@@ -13,7 +13,7 @@ from mmbench.cli import main
 from mmbench.device import resolve_device
 from mmbench.errors import UserError
 from mmbench.registry import load_registry
-from mmbench.run import execute
+from mmbench.run import encoder_objects, execute
 from mmbench.suite import load_suite
 
 SUITE = """
@@ -126,3 +126,27 @@ def test_raw_input_fusions_refuse_what_only_applies_to_embeddings(probes, write_
 def test_the_identity_alignment_is_accepted_by_raw_input_fusions(probes, write_suite):
     suite = write_suite(SUITE.format(fusion="raw_probe") + '[[alignments]]\nname = "none"\n')
     assert main(["run", str(suite)]) == 0
+
+
+def test_one_encoder_named_alike_for_two_modalities_is_one_object(probes, write_suite):
+    suite = write_suite("""
+        [suite]
+        name = "probe"
+        [[datasets]]
+        name = "synthetic_raw"
+        [[encoders]]
+        image = "color_histogram"
+        text = "tfidf_svd"
+        tabular = "tabular"
+        [[encoders]]
+        image = { name = "color_histogram", bins = 4 }
+        text = "tfidf_svd"
+        tabular = { name = "color_histogram", bins = 4 }
+        [[fusions]]
+        name = "early"
+        """)
+    first, second = (spec.encoders for spec in load_suite(suite, load_registry()).runs())
+    assert len({id(c) for c in first.values()}) == 3
+    assert second["image"] is second["tabular"]  # a paired model (image = text = "clip") loads once
+    objects = encoder_objects(second, load_registry())
+    assert objects["image"] is objects["tabular"] and objects["text"] is not objects["image"]
