@@ -83,6 +83,24 @@ def build_parser() -> argparse.ArgumentParser:
                      "(default: <[report] output>/gap/<suite>)")
     gap.set_defaults(handler=cmd_gap)
 
+    extract = sub.add_parser("extract", help="precompute every embedding a suite's runs need "
+                             "(a later `mmbench run` reads them from the cache)")
+    extract.add_argument("suite", type=Path)
+    extract.add_argument("--device", default="cpu", help="torch device for extraction: cpu (default), "
+                         "cuda, cuda:N, mps or auto; the cache does not depend on it")
+    extract.add_argument("--threads", type=int, default=0, help="torch threads (overrides the suite)")
+    extract.set_defaults(handler=cmd_extract)
+
+    export = sub.add_parser("export", help="write one dataset x encoder's embeddings as a CSV or Parquet "
+                            "table (id, label, split, img_emb_*, text_emb_*, ...)")
+    export.add_argument("suite", type=Path)
+    export.add_argument("--out", type=Path, required=True, help="FILE.csv or FILE.parquet")
+    export.add_argument("--dataset", help="dataset label (required when the suite has several)")
+    export.add_argument("--encoder", help="encoder label (required when the suite has several)")
+    export.add_argument("--seed", type=int, help="seed of the split in the split column "
+                        "(default: the suite's first)")
+    export.set_defaults(handler=cmd_export)
+
     board = sub.add_parser("leaderboard", help="rebuild a suite's leaderboard from its result files")
     board.add_argument("suite", type=Path)
     _output_options(board)
@@ -219,6 +237,56 @@ def cmd_gap(args: argparse.Namespace) -> int:
         after = prepared.splits["train"] if spec.alignment is not None else None
         png = pca_plot(prepared.unaligned_train, after, " | ".join(key), out_dir / f"{stem}.png")
         out.print(f"{' | '.join(key)}: " + _gap_summary(prepared.gap) + f" -> {png}")
+    return EXIT_OK
+
+
+def cmd_extract(args: argparse.Namespace) -> int:
+    from rich.table import Table
+
+    from mmbench.device import resolve_device
+    from mmbench.errors import UserError
+    from mmbench.extract import describe, extract_suite, summary
+
+    if args.threads < 0:
+        raise UserError(f"--threads must be 0 (the suite's setting) or more, got {args.threads}")
+    registry, suite = _load(args)
+    out = _console()
+    report = extract_suite(suite, registry, device=resolve_device(args.device), threads=args.threads)
+    table = Table("dataset", "encoder", "modality", "split seeds", "items", "computed", "cached", "seconds",
+                  "s/sample", title=f"suite {suite.name}: embeddings", title_justify="left")
+    for row in summary(report.rows):
+        table.add_row(row["dataset"], row["encoder"], row["modality"], str(row["seeds"]), str(row["items"]),
+                      str(row["computed"]), str(row["cached"]), f"{row['seconds']:.2f}",
+                      f"{row['s_per_sample']:.2g}")
+    out.print(table)
+    if report.plan.raw_runs:
+        out.print(f"skipped {report.plan.raw_runs} run(s) whose fusion consumes raw inputs: they train "
+                  "their encoders and extract nothing")
+    for label in report.plan.vector_datasets:
+        out.print(f"dataset {label!r} holds vectors already: nothing to extract")
+    if report.failures:
+        raise UserError(f"{len(report.failures)} extraction(s) failed (the others are cached):\n"
+                        + "\n".join(f"{what}: {describe(exc)}" for what, exc in report.failures)
+                        ) from report.failures[0][1]
+    return EXIT_OK
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from rich.console import Console
+
+    from mmbench.export import choose, embeddings_frame, table_format, write_table
+    from mmbench.extract import items_progress, split_seed
+
+    table_format(args.out)  # a wrong suffix is found before any extraction
+    registry, suite = _load(args)
+    spec = choose(suite, args.dataset, args.encoder, args.seed)
+    with items_progress(Console(stderr=True), f"export {spec.dataset.label}", 1) as (on_items, advance):
+        frame = embeddings_frame(spec, registry, on_items)
+        advance()
+    path = write_table(frame, args.out)
+    labels = spec.labels()
+    _console().print(f"wrote {path}: {len(frame)} rows x {frame.shape[1]} columns (dataset "
+                     f"{labels['dataset']!r}, encoder {labels['encoder']!r}, split seed {split_seed(spec)})")
     return EXIT_OK
 
 

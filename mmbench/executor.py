@@ -58,7 +58,7 @@ def run_suite(suite: Suite, registry: Registry, *, workers: int = 1, threads: in
     if not todo:
         return outcome
 
-    columns = (TextColumn("{task.description}"), BarColumn(bar_width=20), MofNCompleteColumn(), _RateColumn(),
+    columns = (TextColumn("{task.description}"), BarColumn(bar_width=20), MofNCompleteColumn(), RateColumn(),
                TimeElapsedColumn())
     with Progress(*columns, console=console, transient=False) as progress:
         grid = progress.add_task(f"suite {suite.name}", total=len(todo))
@@ -115,7 +115,7 @@ def _in_pool(todo: list[RunSpec], results_dir: Path, workers: int, record: Calla
                 record(future.result())
 
 
-class _RateColumn(ProgressColumn):
+class RateColumn(ProgressColumn):
     """Samples per second while a run extracts embeddings (blank while it trains)."""
 
     def render(self, task: Task) -> Text:

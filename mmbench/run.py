@@ -342,6 +342,7 @@ def _encode(modality: str, config: PluginConfig, encoder: Encoder, parts: dict[s
     record = {
         "encoder": config.name,
         "cached": not missing,
+        "extract_s": spent,
         "s_per_sample": original_s / max(sum(len(part) for part in parts.values()), 1),
         "splits": {name: {"cached": hits[name] is not None, "key": keys[name]} for name in parts},
     }

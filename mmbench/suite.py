@@ -275,8 +275,8 @@ class _SuiteReader:
 
     def encoder_axis(self) -> list[dict[str, PluginConfig]]:
         """An entry is either one encoder for the modalities it declares (``name = ...``)
-        or one encoder per modality (``image = "a"``, ``text = { name = "b", ... }``); the
-        same encoder and parameters for several modalities is one encoder object."""
+        or one encoder per modality (``image = "a"``, ``text = { name = "b", ... }``), where
+        modalities given the same table share one encoder object."""
         axis: list[dict[str, PluginConfig]] = []
         for where, entry in self.entries("encoders"):
             if "name" in entry:
@@ -291,21 +291,24 @@ class _SuiteReader:
             if "label" in entry:
                 self.problem(f"{where} label", 'with one encoder per modality, put each label in its '
                              'table: text = { name = "...", label = "..." }')
-            per_modality: dict[str, list[PluginConfig]] = {}
+            # modalities given the same table share its configs: one object per run, so a
+            # paired model (image = text = "open_clip") loads once, and a sweep in that table
+            # moves both modalities together instead of crossing them
+            groups: list[tuple[list[str], Any, list[PluginConfig]]] = []
             for modality, value in ((m, v) for m, v in entry.items() if m not in RESERVED):
                 sub = {"name": value} if isinstance(value, str) else value
                 if not isinstance(sub, dict):
                     self.problem(f"{where} {modality}", 'expected an encoder name or a table like { name = "..." }')
                     continue
-                per_modality[modality] = self.plugin_configs("encoder", sub, f"{where} {modality}")
-            if not per_modality:
+                same = next((g for g in groups if g[1] == sub), None)
+                if same is not None:
+                    same[0].append(modality)
+                else:
+                    groups.append(([modality], sub, self.plugin_configs("encoder", sub, f"{where} {modality}")))
+            if not groups:
                 self.problem(where, 'give name = "..." or one encoder per modality (image = "...")')
-            for combo in itertools.product(*per_modality.values()):
-                # one object for an encoder named alike for several modalities: a paired
-                # model (image = text = "open_clip") then loads once and shares its space
-                alike: dict[str, PluginConfig] = {}
-                axis.append({m: alike.setdefault(stable_hash([c.identity(), c.label]), c)
-                             for m, c in zip(per_modality, combo)})
+            for combo in itertools.product(*(configs for _, _, configs in groups)):
+                axis.append({m: config for (modalities, _, _), config in zip(groups, combo) for m in modalities})
         return axis
 
     def plugin_configs(self, kind: str, entry: dict[str, Any], where: str) -> list[PluginConfig]:

@@ -12,11 +12,12 @@ from mmbench.errors import PluginConflictError, UnknownPluginError
 from mmbench.registry import load_registry
 
 BUILTINS = {
-    "dataset": ["synthetic", "synthetic_raw"],
-    "encoder": ["color_histogram", "glove", "hog", "minilm", "tabular", "tfidf_svd", "timm"],
+    "dataset": ["embeddings_table", "synthetic", "synthetic_raw"],
+    "encoder": ["causal_lm", "color_histogram", "glove", "hf_clip", "hf_text", "hf_vision", "hog", "minilm",
+                "open_clip", "tabular", "tfidf_svd", "timm"],
     "alignment": ["gap_shift", "noise", "none"],
-    "fusion": ["attention", "concat", "dwfuse", "early", "late_joint", "late_voting", "linear_probe",
-               "omnifuse", "se_gate", "sum", "unimodal"],
+    "fusion": ["attention", "concat", "dwfuse", "early", "finetune", "late_joint", "late_voting",
+               "linear_probe", "omnifuse", "se_gate", "sum", "unimodal", "zero_shot"],
     "reporter": ["csv", "json", "markdown"],
 }
 

@@ -128,7 +128,7 @@ def test_the_identity_alignment_is_accepted_by_raw_input_fusions(probes, write_s
     assert main(["run", str(suite)]) == 0
 
 
-def test_one_encoder_named_alike_for_two_modalities_is_one_object(probes, write_suite):
+def test_one_encoder_table_for_two_modalities_is_one_object_and_sweeps_together(probes, write_suite):
     suite = write_suite("""
         [suite]
         name = "probe"
@@ -139,14 +139,17 @@ def test_one_encoder_named_alike_for_two_modalities_is_one_object(probes, write_
         text = "tfidf_svd"
         tabular = "tabular"
         [[encoders]]
-        image = { name = "color_histogram", bins = 4 }
+        image = { name = "color_histogram", bins = [4, 8] }
         text = "tfidf_svd"
-        tabular = { name = "color_histogram", bins = 4 }
+        tabular = { name = "color_histogram", bins = [4, 8] }
         [[fusions]]
         name = "early"
         """)
-    first, second = (spec.encoders for spec in load_suite(suite, load_registry()).runs())
-    assert len({id(c) for c in first.values()}) == 3
-    assert second["image"] is second["tabular"]  # a paired model (image = text = "clip") loads once
-    objects = encoder_objects(second, load_registry())
-    assert objects["image"] is objects["tabular"] and objects["text"] is not objects["image"]
+    runs = [spec.encoders for spec in load_suite(suite, load_registry()).runs()]
+    assert len(runs) == 3  # the sweep moves image and tabular together: 1 + 2 runs, not 1 + 4
+    assert len({id(c) for c in runs[0].values()}) == 3
+    for encoders in runs[1:]:
+        assert encoders["image"] is encoders["tabular"]  # a paired model (image = text = "clip") loads once
+        objects = encoder_objects(encoders, load_registry())
+        assert objects["image"] is objects["tabular"] and objects["text"] is not objects["image"]
+    assert {e["image"].params["bins"] for e in runs[1:]} == {4, 8}

@@ -154,13 +154,14 @@ class TimmImage(Encoder):
         items = list(items) if not isinstance(items, np.ndarray) else items
         out = np.zeros((len(items), int(model.num_features)), dtype=np.float32)
         workers = decode_threads(self.params["decode_workers"], torch.get_num_threads())
+        batch_size = self.params["batch_size"]
         with torch.inference_mode():
-            for rows, crops in prepared_batches(items, self.params["batch_size"], self.image_transform(),
-                                                workers):
+            for k, (rows, crops) in enumerate(prepared_batches(items, batch_size, self.image_transform(),
+                                                               workers)):
                 if rows:
                     x = self.to_tensor(crops).to(self.device)
                     out[rows] = model(x).float().cpu().numpy()
-                self.advance(len(rows))
+                self.advance(min(batch_size, len(items) - k * batch_size))  # missing items count too
         return out
 
     def image_transform(self) -> Any:
@@ -208,6 +209,33 @@ class TimmImage(Encoder):
                     _MODELS.pop(next(iter(_MODELS)))
                 _MODELS[key] = self._create().to(self.device)
             return _MODELS[key]
+
+    def trainable(self, modality: str) -> Any:
+        """A copy of the extraction model in train mode, whose ``prepare`` is the extraction
+        preprocessing with the fusion's augmentation inserted after decoding: an untrained
+        copy in eval mode gives exactly the vectors ``encode`` gives. The cached model is
+        never handed out, so fine-tuning cannot change what later runs extract."""
+        import copy
+
+        from PIL import Image
+
+        from mmbench.trainable import TrainableEncoder
+
+        if modality != "image":
+            return super().trainable(modality)
+        module = copy.deepcopy(self.load_model()).train()
+        transform = self.image_transform()
+
+        def prepare(items: Any, augment: Any = None) -> Any:
+            crops = []
+            for item in items:
+                image = open_image(item)
+                if image is None:  # a blank row keeps the batch aligned; the fusion masks it
+                    image = Image.new("RGB", (self.image_size, self.image_size))
+                crops.append(transform(augment(image) if augment is not None else image))
+            return self.to_tensor(crops)
+
+        return TrainableEncoder(module=module, dim=int(module.num_features), prepare=prepare)
 
     def _create(self) -> Any:
         import timm
