@@ -8,6 +8,7 @@ made per run with its resolved parameters as ``self.params``.
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 from collections.abc import Callable
@@ -40,7 +41,10 @@ class Plugin:
     parameters: ClassVar[tuple[Param, ...]] = ()
 
     def __init__(self, **params: Any):
-        self.params = params
+        # The runner passes every parameter, resolved and checked; code that makes a
+        # plugin directly (tests, notebooks, other plugins) gets the defaults it omits.
+        missing = {p.name: copy.deepcopy(p.default) for p in self.parameters if p.name not in params}
+        self.params = {**missing, **params}
 
     @classmethod
     def summary(cls) -> str:

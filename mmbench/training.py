@@ -144,7 +144,7 @@ def train_classifier(model: nn.Module, train: SplitData, val: SplitData, config:
     data_mb = sum(stop - start for start, stop in batches) * row_bytes / 2**20
 
     report = FitReport(model_mb=model_mb(model), data_mb_per_epoch=data_mb)
-    best_score, best_state, stale = None, None, 0
+    selection = BestEpoch(model, config)
     for epoch in range(1, config.epochs + 1):
         model.train()
         started = time.perf_counter()
@@ -168,25 +168,44 @@ def train_classifier(model: nn.Module, train: SplitData, val: SplitData, config:
         record = {"epoch": epoch, "train_loss": total_loss / max(n, 1),
                   "val_loss": float(criterion(val_logits, val_targets)),
                   **{f"val_{name}": value for name, value in quality.items()}}
-        if config.monitor == "loss":
-            score = -record["val_loss"]
-        else:
-            value = quality[config.monitor]
-            score = value if np.isfinite(value) else -np.inf
         report.history.append(record)
-        if best_score is None or score > best_score:
-            best_score, stale = score, 0
-            best_state = copy.deepcopy(model.state_dict())
-            report.best_epoch = epoch
-        else:
-            stale += 1
+        stop = selection.update(epoch, record["val_loss"], quality)
+        report.best_epoch = selection.best_epoch
         if on_epoch is not None:
             on_epoch(epoch, config.epochs)
-        if config.patience and stale >= config.patience:
+        if stop:
             break
-    if best_state is not None:
-        model.load_state_dict(best_state)
+    selection.restore()
     return report
+
+
+class BestEpoch:
+    """Model selection on VALIDATION, shared by every epoch loop: keeps the weights of the
+    best epoch by ``config.monitor`` (the plain loss, or a metric) and says when
+    ``config.patience`` epochs have passed without improvement."""
+
+    def __init__(self, model: nn.Module, config: TrainConfig):
+        self.model, self.monitor, self.patience = model, config.monitor, config.patience
+        self.best_epoch: int | None = None
+        self.best_score = -np.inf
+        self.best_state: dict | None = None
+        self.stale = 0
+
+    def update(self, epoch: int, val_loss: float, quality: dict[str, float]) -> bool:
+        """Take this epoch's validation numbers; True when training should stop."""
+        value = -val_loss if self.monitor == "loss" else quality[self.monitor]
+        score = value if np.isfinite(value) else -np.inf
+        if self.best_epoch is None or score > self.best_score:
+            self.best_epoch, self.best_score, self.stale = epoch, score, 0
+            self.best_state = copy.deepcopy(self.model.state_dict())
+        else:
+            self.stale += 1
+        return bool(self.patience and self.stale >= self.patience)
+
+    def restore(self) -> None:
+        """Put the best epoch's weights back (test predictions come from them)."""
+        if self.best_state is not None:
+            self.model.load_state_dict(self.best_state)
 
 
 def batch_bounds(n: int, batch_size: int) -> list[tuple[int, int]]:

@@ -57,7 +57,6 @@ import functools
 import importlib.util
 import json
 import math
-import threading
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -65,20 +64,19 @@ from typing import Any
 import numpy as np
 
 from mmbench.errors import UserError
-from mmbench.files import file_state
 from mmbench.params import Param
 from mmbench.plugin import Encoder, stable_hash
 from mmbench.trainable import Augment, TrainableEncoder
 from mmbench_encoders.batching import decode_threads, open_image, prepared_batches
 from mmbench_encoders.hf_local import (
-    IDENTITY_FILES,
     folder_identity,
+    folder_state,
     how_to_download,
     quiet_loading,
     resolve_model_folder,
     transformers_major,
-    weight_files,
 )
+from mmbench_encoders.model_cache import ModelCache
 
 #: text handling per model family (see the module docstring)
 FAMILIES = {
@@ -88,11 +86,9 @@ FAMILIES = {
 }
 NEEDS = ("config.json", "preprocessor_config.json", "tokenizer_config.json")
 
-#: (model, tokenizer, image processor) per file state + device: a suite's runs in one
-#: process share them.
-_MODELS: dict[tuple, tuple[Any, Any, Any]] = {}
-_MAX_MODELS = 2
-_LOCK = threading.Lock()
+#: (model, tokenizer, image processor) per file state + device, shared by a suite's runs
+#: in this process
+_MODELS: ModelCache = ModelCache(2)
 
 
 class HfClip(Encoder):
@@ -125,8 +121,6 @@ class HfClip(Encoder):
 
     def __init__(self, **params: Any):
         super().__init__(**params)
-        # defaults for parameters not given (the runner passes them all; direct use may not)
-        self.params = {**{p.name: p.default for p in self.parameters}, **self.params}
         # Cheap (stat calls and small JSON files): runs during `mmbench validate` too, so a
         # missing model is reported before any run starts.
         self.folder = resolve_model_folder(self.name, self.params["model"], NEEDS)
@@ -265,15 +259,11 @@ class HfClip(Encoder):
         return TrainableEncoder(module=module, dim=self.dim(modality), prepare=prepare)
 
     def _load(self) -> tuple[Any, Any, Any]:
-        files = weight_files(self.folder) + [self.folder / n for n in IDENTITY_FILES if (self.folder / n).is_file()]
-        key = tuple(file_state(p) for p in files) + (str(self.folder), self.device)
-        with _LOCK:
-            if key not in _MODELS:
-                if len(_MODELS) >= _MAX_MODELS:
-                    _MODELS.pop(next(iter(_MODELS)))
-                model, tokenizer, processor = _load_model(self.folder, self.params["model"])
-                _MODELS[key] = model.to(self.device), tokenizer, processor
-            return _MODELS[key]
+        def load() -> tuple[Any, Any, Any]:
+            model, tokenizer, processor = _load_model(self.folder, self.params["model"])
+            return model.to(self.device), tokenizer, processor
+
+        return _MODELS.get((folder_state(self.folder), self.device), load)
 
 
 # -- helpers --------------------------------------------------------------------------

@@ -17,7 +17,7 @@ from importlib import metadata
 from pathlib import Path
 
 from mmbench.errors import UserError
-from mmbench.files import sha256_file
+from mmbench.files import file_state, sha256_file
 
 #: Weight files, by suffix; sharded checkpoints list every shard.
 WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pth", ".pt")
@@ -115,3 +115,10 @@ def quiet_loading() -> Iterator[None]:
     finally:
         if bars:
             transformers.utils.logging.enable_progress_bar()
+
+
+def folder_state(folder: Path) -> tuple:
+    """(path, size, mtime) of every file ``folder_identity`` hashes: a cheap key for the
+    per-process model cache that changes whenever one of those files does."""
+    files = weight_files(folder) + [folder / name for name in IDENTITY_FILES if (folder / name).is_file()]
+    return tuple(file_state(path) for path in files)

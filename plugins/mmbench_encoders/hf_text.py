@@ -28,7 +28,6 @@ from __future__ import annotations
 import functools
 import json
 import math
-import threading
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -36,24 +35,21 @@ from typing import Any
 import numpy as np
 
 from mmbench.errors import UserError
-from mmbench.files import file_state
 from mmbench.params import Param
 from mmbench.plugin import Encoder, stable_hash
 from mmbench.trainable import Augment, TrainableEncoder
 from mmbench_encoders.hf_local import (
-    IDENTITY_FILES,
     folder_identity,
+    folder_state,
     how_to_download,
     quiet_loading,
     resolve_model_folder,
     transformers_major,
-    weight_files,
 )
+from mmbench_encoders.model_cache import ModelCache
 
-#: (tokenizer, model) per file state + device: a suite's runs in one process share them.
-_MODELS: dict[tuple, tuple[Any, Any]] = {}
-_MAX_MODELS = 2
-_LOCK = threading.Lock()
+#: (tokenizer, model) per file state + device, shared by a suite's runs in this process
+_MODELS: ModelCache = ModelCache(2)
 #: Model types whose position ids start after the padding index (fairseq's convention):
 #: max_position_embeddings - (pad_token_id + 1) positions are usable.
 OFFSET_POSITIONS = ("roberta", "xlm-roberta", "xlm-roberta-xl", "camembert", "longformer", "mpnet",
@@ -88,8 +84,6 @@ class HfText(Encoder):
 
     def __init__(self, **params: Any):
         super().__init__(**params)
-        # defaults for parameters not given (the runner passes them all; direct use may not)
-        self.params = {**{p.name: p.default for p in self.parameters}, **self.params}
         # cheap (stat calls, one small JSON file): runs in `mmbench validate` too
         self.folder = resolve_model_folder(self.name, self.params["model"], needs=("config.json",))
         if not any((self.folder / name).is_file() for name in ("tokenizer.json", "vocab.txt", "vocab.json")):
@@ -172,15 +166,11 @@ class HfText(Encoder):
         return TrainableEncoder(_pooled_module(backbone, pool), int(model.config.hidden_size), prepare)
 
     def _load(self) -> tuple[Any, Any]:
-        files = weight_files(self.folder) + [self.folder / n for n in IDENTITY_FILES if (self.folder / n).is_file()]
-        key = (*(file_state(p) for p in files), self.device)
-        with _LOCK:
-            if key not in _MODELS:
-                if len(_MODELS) >= _MAX_MODELS:
-                    _MODELS.pop(next(iter(_MODELS)))
-                tokenizer, model = _load_model(self.folder, self.params["model"])
-                _MODELS[key] = tokenizer, model.to(self.device)
-            return _MODELS[key]
+        def load() -> tuple[Any, Any]:
+            tokenizer, model = _load_model(self.folder, self.params["model"])
+            return tokenizer, model.to(self.device)
+
+        return _MODELS.get((folder_state(self.folder), self.device), load)
 
 
 # -- helpers --------------------------------------------------------------------------

