@@ -59,8 +59,10 @@ def how_to_download(model: str) -> str:
     from huggingface_hub import constants
 
     return (f"on a machine with network run `hf download {model}` (or `huggingface-cli download "
-            f"{model}`), then copy its cache folder to {constants.HF_HUB_CACHE} here, or download the "
-            "files into a folder and set model to that folder's path")
+            f"{model}`; gated models such as Llama-2 or MedSigLIP need their licence accepted on the "
+            f"model page and `hf auth login` first), then copy its cache folder to "
+            f"{constants.HF_HUB_CACHE} here, or download the files into a folder and set model to "
+            "that folder's path")
 
 
 def _cached_snapshot(encoder: str, model: str) -> Path:
