@@ -14,7 +14,7 @@ from mmbench.registry import load_registry
 BUILTINS = {
     "dataset": ["embeddings_table", "synthetic", "synthetic_raw"],
     "encoder": ["causal_lm", "color_histogram", "glove", "hf_clip", "hf_text", "hf_vision", "hog", "minilm",
-                "open_clip", "tabular", "tfidf_svd", "timm"],
+                "open_clip", "sentence_transformers", "tabular", "tfidf_svd", "timm"],
     "alignment": ["gap_shift", "noise", "none"],
     "fusion": ["attention", "concat", "dwfuse", "early", "finetune", "late_joint", "late_voting",
                "linear_probe", "omnifuse", "se_gate", "sum", "unimodal", "zero_shot"],
