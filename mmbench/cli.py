@@ -106,7 +106,22 @@ def build_parser() -> argparse.ArgumentParser:
     _output_options(board)
     board.set_defaults(handler=cmd_leaderboard)
     _cache_parser(sub)
+    _datasets_parser(sub)
     return parser
+
+
+def _datasets_parser(sub) -> None:
+    datasets = sub.add_parser("datasets", help="inspect a dataset as its loader reads it")
+    datasets.set_defaults(handler=lambda args: _print_help(datasets))
+    commands = datasets.add_subparsers(title="datasets commands", metavar="ACTION")
+    info = commands.add_parser("info", help="counts per split and class, modalities, missing values, "
+                               "skipped samples and an example text")
+    info.add_argument("name", help="dataset plugin name (mmbench plugins lists them)")
+    info.add_argument("--root", help="the dataset's folder (its 'root' parameter)")
+    info.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                      help="another parameter, value in TOML syntax (repeatable): --set task=\"dr_3class\"")
+    info.add_argument("--json", action="store_true", help="machine-readable output")
+    info.set_defaults(handler=cmd_datasets_info)
 
 
 def _cache_parser(sub) -> None:
@@ -408,4 +423,23 @@ def cmd_cache_rm(args: argparse.Namespace) -> int:
         chosen = [e for e in chosen if e.created < cutoff]
     freed = sum(cache.remove(e.key) for e in {e.key: e for e in chosen}.values())
     _console().print(f"removed {len({e.key for e in chosen})} entries, {_size(freed)} from {cache.root}")
+    return EXIT_OK
+
+
+def cmd_datasets_info(args: argparse.Namespace) -> int:
+    import json
+
+    from mmbench import console as show
+    from mmbench.dataset_info import load_dataset, parse_settings, summarise
+    from mmbench.registry import load_registry
+
+    given = parse_settings(args.set)
+    if args.root is not None:
+        given["root"] = args.root
+    dataset, table = load_dataset(load_registry(), args.name, given)
+    summary = summarise(dataset, table)
+    if args.json:
+        print(json.dumps(summary, indent=2))
+    else:
+        show.dataset_info(_console(), summary)
     return EXIT_OK

@@ -88,3 +88,30 @@ def plugin_details(out: Console, entries: list[dict]) -> None:
                 default = "(required)" if p["required"] else repr(p["default"])
                 table.add_row(p["name"], p["type"], escape(default), escape(allowed), escape(p["help"]))
             out.print(table)
+
+
+def dataset_info(out: Console, summary: dict[str, Any]) -> None:
+    out.print(f"[bold]{escape(summary['dataset'])}[/bold]: {summary['n']} samples, {summary['task']} task, "
+              f"{len(summary['classes'])} classes")
+    table = Table(title="samples per split and class", title_justify="left")
+    classes = summary["classes"]
+    for header in ("split", "n", *classes):
+        table.add_column(escape(header), justify="left" if header == "split" else "right")
+    for split, counts in summary["splits"].items():
+        table.add_row(escape(split), str(counts["n"]), *(str(counts.get(c, 0)) for c in classes))
+    out.print(table)
+    modalities = Table(title="modalities", title_justify="left")
+    for header in ("modality", "kind", "missing"):
+        modalities.add_column(header)
+    for name, entry in summary["modalities"].items():
+        modalities.add_row(escape(name), escape(entry["kind"]), str(entry["missing"]))
+    out.print(modalities)
+    if summary["groups"] is not None:
+        out.print(f"groups (kept within one split): {summary['groups']}")
+    skipped = summary["skipped"]
+    out.print(f"skipped samples: {skipped['n']}" + "".join(f"\n  {escape(k)}: {escape(v)}"
+                                                         for k, v in skipped["examples"].items()))
+    for key, value in summary["info"].items():
+        out.print(f"{escape(key)}: {escape(str(value))}")
+    if summary["example_text"] is not None:
+        out.print(f"example text: {escape(summary['example_text'])}")

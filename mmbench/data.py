@@ -80,6 +80,7 @@ class DatasetTable:
     ``split`` holds the official split per sample ("train", "val", "test") if any.
     ``masks`` marks which samples have each modality (True = present) when some arrive
     without it; ``sequences`` holds token vectors for modalities that have them.
+    ``skipped`` names the samples a loader dropped as unreadable, with the reason.
     """
 
     ids: np.ndarray
@@ -91,6 +92,9 @@ class DatasetTable:
     split: np.ndarray | None = None
     masks: dict[str, np.ndarray] = field(default_factory=dict)
     sequences: dict[str, TokenSequence] = field(default_factory=dict)
+    #: samples the loader left out under ``on_bad_sample = "skip"``: id -> reason (results
+    #: count them, so a run on fewer samples than the dataset has says so)
+    skipped: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.ids = np.asarray(self.ids).astype(str)

@@ -43,7 +43,8 @@ class Plugin:
     def __init__(self, **params: Any):
         # The runner passes every parameter, resolved and checked; code that makes a
         # plugin directly (tests, notebooks, other plugins) gets the defaults it omits.
-        missing = {p.name: copy.deepcopy(p.default) for p in self.parameters if p.name not in params}
+        missing = {p.name: copy.deepcopy(p.default) for p in self.parameters
+                   if p.name not in params and not p.required}
         self.params = {**missing, **params}
 
     @classmethod
@@ -84,6 +85,11 @@ class Dataset(Plugin):
 
     def load(self) -> DatasetTable:
         raise NotImplementedError
+
+    def info(self) -> dict[str, str]:
+        """Extra lines for ``mmbench datasets info`` (e.g. the text template in use); the
+        command itself shows counts, modalities, missing values and an example text."""
+        return {}
 
 
 class Encoder(Plugin):

@@ -230,6 +230,7 @@ def _pipeline(spec: RunSpec, registry: Registry, on_epoch: EpochCallback | None,
             "dims": {m: int(x.shape[1]) for m, x in sorted(splits["train"].features.items())},
             "missing": {name: {m: int((~data.present(m)).sum()) for m in sorted({*data.features, *data.raw})}
                         for name, data in splits.items()},
+            "skipped": {"n": len(table.skipped), "examples": dict(list(table.skipped.items())[:5])},
         },
         "gap": prepared.gap,
         "extraction": prepared.extraction,

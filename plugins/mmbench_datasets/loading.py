@@ -1,0 +1,147 @@
+"""What every loader of a real dataset shares: the data root, the bad-sample policy, the
+fingerprint of what was read, tolerant file reading and metadata text templates.
+
+A loader reads a folder the user downloaded (often under credentialed access; nothing is
+ever downloaded here). Three rules hold for all of them:
+
+- A missing root or file is ONE message: what was looked for, where the dataset is
+  published and under which access terms (``missing_files``).
+- A bad sample (unreadable image, empty text, label out of range) stops the load naming
+  the sample, unless the suite says ``on_bad_sample = "skip"``: then it is left out and
+  the result counts it (``BadSamples`` -> ``DatasetTable.skipped``).
+- The fingerprint covers the content of the label / metadata files and the list of
+  images (names and sizes), so a changed file is a new run and a new cache key, never a
+  stale result (``fingerprint_files``). Images are not decoded at load time: the image
+  modality holds paths.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from mmbench.errors import UserError
+from mmbench.files import sha256_file
+from mmbench.params import Param
+from mmbench.plugin import stable_hash
+
+ROOT = Param("root", Path, Param.REQUIRED, "the dataset's folder, as downloaded ($VARS and ~ expand)")
+ON_BAD_SAMPLE = Param("on_bad_sample", str, "error", "a sample with an unreadable image, an empty text or a "
+                      "label out of range: 'error' stops the load naming it; 'skip' leaves it out (the "
+                      "result counts skipped samples)", choices=("error", "skip"))
+#: what a missing metadata value reads as in a rendered text template
+UNKNOWN = "unknown"
+
+
+def missing_files(dataset: str, root: Path, looked_for: Sequence[str], published: str, access: str) -> UserError:
+    """The one error for a dataset whose files are not where the loader looks."""
+    where = f"{str(root)!r}" if Path(root).is_dir() else f"{str(root)!r} (which is not a folder)"
+    return UserError(f"dataset {dataset!r}: under root {where} it looked for {', '.join(looked_for)} and "
+                     f"did not find them. The dataset is published at {published} ({access}); download it "
+                     "and set root to the folder that holds those files.")
+
+
+def first_existing(root: Path, names: Iterable[str]) -> Path | None:
+    """The first of ``names`` (relative to ``root``) that exists: for files whose name
+    changed between releases (``labels.csv`` / ``labels_brset.csv``)."""
+    for name in names:
+        if (Path(root) / name).is_file():
+            return Path(root) / name
+    return None
+
+
+class BadSamples:
+    """Applies ``on_bad_sample``: ``report`` raises in "error" mode and records the sample
+    in "skip" mode; ``skipped`` goes into ``DatasetTable.skipped``."""
+
+    def __init__(self, dataset: str, policy: str):
+        self.dataset, self.policy = dataset, policy
+        self.skipped: dict[str, str] = {}
+
+    def report(self, sample_id: Any, reason: str) -> None:
+        if self.policy == "error":
+            raise UserError(f"dataset {self.dataset!r}: sample {sample_id!s}: {reason}; fix or remove it, or "
+                            'set on_bad_sample = "skip" to leave such samples out (results count them)')
+        self.skipped[str(sample_id)] = reason
+
+
+def fingerprint_files(dataset: str, params: Mapping[str, Any], label_files: Sequence[Path],
+                      images: Iterable[Path] = ()) -> str:
+    """Identity of what a loader reads: the content of its label / metadata files, and the
+    images' relative names and sizes (hashing every image would take longer than the run)."""
+    root = Path(params.get("root", "."))
+    image_list = sorted(f"{_relative(p, root)}:{p.stat().st_size}" for p in images)
+    return stable_hash({
+        "name": dataset,
+        "params": {k: v for k, v in params.items() if k != "root"},  # a moved copy is the same data
+        "files": {_relative(p, root): sha256_file(p) for p in label_files},
+        "images": stable_hash(image_list, length=32),
+        "n_images": len(image_list),
+    })
+
+
+def read_text(path: Path) -> str:
+    """A text file in UTF-8 (with or without BOM), else Windows-1252, else Latin-1: some
+    datasets (MVSA) mix encodings file by file."""
+    data = Path(path).read_bytes()
+    for encoding in ("utf-8-sig", "cp1252"):
+        try:
+            return data.decode(encoding)
+        except UnicodeDecodeError:
+            continue
+    return data.decode("latin-1")
+
+
+def read_table(path: Path, **kwargs: Any) -> Any:
+    """A CSV / TSV / Parquet file as a pandas DataFrame; text files decoded like ``read_text``
+    (a separator is guessed from the suffix unless given)."""
+    import io
+
+    import pandas as pd
+
+    path = Path(path)
+    if path.suffix.lower() in (".parquet", ".pq"):
+        return pd.read_parquet(path, **kwargs)
+    if "sep" not in kwargs and path.suffix.lower() in (".tsv", ".tab"):
+        kwargs["sep"] = "\t"
+    return pd.read_csv(io.StringIO(read_text(path)), **kwargs)
+
+
+def render(template: str, values: Mapping[str, Any]) -> str:
+    """``template`` with ``{field}`` filled from ``values``; a missing value (None, NaN,
+    empty) reads "unknown", so every sample gets the same sentence shape."""
+    return template.format_map(_Filled(values))
+
+
+def is_missing(value: Any) -> bool:
+    """None, NaN or an empty / whitespace-only string."""
+    if value is None:
+        return True
+    if isinstance(value, float) and math.isnan(value):
+        return True
+    return isinstance(value, str) and not value.strip()
+
+
+class _Filled(dict):
+    def __init__(self, values: Mapping[str, Any]):
+        super().__init__(values)
+
+    def __missing__(self, key: str) -> str:
+        raise UserError(f"text template field {{{key}}} is not a column of this dataset")
+
+    def __getitem__(self, key: str) -> Any:
+        value = super().__getitem__(key) if key in self else self.__missing__(key)
+        if is_missing(value):
+            return UNKNOWN
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
+        return value
+
+
+def _relative(path: Path, root: Path) -> str:
+    try:
+        return str(Path(path).relative_to(root))
+    except ValueError:
+        return Path(path).name
