@@ -1,5 +1,5 @@
 """Records how much faster a cached extraction is than the first one (a measurement, not a
-timed test): ``run._features`` on 1,500 texts with a deliberately slow, deterministic
+timed test): ``run.encode_splits`` on 1,500 texts with a deliberately slow, deterministic
 encoder (real numpy work per item), first with an empty cache, then as cache hits.
 
 Run: python -m pytest benchmarks/test_cache.py --benchmark-only -o addopts="" -s
@@ -13,7 +13,7 @@ import numpy as np
 
 from mmbench.data import DatasetTable
 from mmbench.plugin import Encoder
-from mmbench.run import _features
+from mmbench.run import encode_splits
 from mmbench.splits import split_indices
 from mmbench.suite import PluginConfig
 
@@ -62,7 +62,7 @@ def test_cache_hit_vs_first_extraction(benchmark, tmp_path, monkeypatch):
     dataset = {"name": "bench", "version": "1", "params": {}, "fingerprint": "bench"}
 
     def extract():
-        return _features(parts, encoders, Registry(), dataset)
+        return encode_splits(parts, encoders, Registry(), dataset)
 
     started = time.perf_counter()
     first, _, _, record = extract()

@@ -68,13 +68,13 @@ def embeddings_frame(spec: RunSpec, registry: Registry,
     import pandas as pd
 
     from mmbench.data import is_features
-    from mmbench.run import _features, _seed_and_threads, _split, encoder_objects
+    from mmbench.run import encode_splits, encoder_objects, load_and_split, seed_everything
 
-    _seed_and_threads(spec)
-    table, parts = _split(spec, registry)
+    seed_everything(spec)
+    table, parts = load_and_split(spec, registry)
     dataset = {**spec.dataset.identity(), "fingerprint": spec.dataset_fingerprint}
     objects = encoder_objects(spec.encoders, registry, spec.device)
-    features, _, _, _ = _features(parts, spec.encoders, registry, dataset, objects=objects, on_items=on_items)
+    features, _, _, _ = encode_splits(parts, spec.encoders, registry, dataset, objects=objects, on_items=on_items)
     position = {sample_id: i for i, sample_id in enumerate(table.ids)}
     rows = np.concatenate([[position[i] for i in part.ids] for part in parts.values()]).astype(np.int64)
     order = np.argsort(rows, kind="stable")  # back to the dataset's order

@@ -126,13 +126,13 @@ def extract_one(spec: RunSpec, registry: Registry, cache: EmbeddingCache,
                 on_items: ItemsCallback | None = None) -> list[Row]:
     """Encode every raw modality of one dataset x encoders x split through the cache, the
     way ``mmbench.run.prepare`` does (same seeding, split, encoder objects and keys)."""
-    from mmbench.run import _features, _seed_and_threads, _split, encoder_objects
+    from mmbench.run import encode_splits, encoder_objects, load_and_split, seed_everything
 
-    _seed_and_threads(spec)
-    _, parts = _split(spec, registry)
+    seed_everything(spec)
+    _, parts = load_and_split(spec, registry)
     dataset = {**spec.dataset.identity(), "fingerprint": spec.dataset_fingerprint}
     objects = encoder_objects(spec.encoders, registry, spec.device)
-    *_, records = _features(parts, spec.encoders, registry, dataset, cache, objects=objects, on_items=on_items)
+    *_, records = encode_splits(parts, spec.encoders, registry, dataset, cache, objects=objects, on_items=on_items)
     rows = []
     for modality, record in records.items():
         computed = sum(len(parts[name]) for name, split in record["splits"].items() if not split["cached"])

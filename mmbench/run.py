@@ -55,7 +55,7 @@ def execute(spec: RunSpec, registry: Registry, on_epoch: EpochCallback | None = 
         "labels": spec.labels(),
     }
     try:
-        threads = _seed_and_threads(spec)
+        threads = seed_everything(spec)
         outcome = _pipeline(spec, registry, on_epoch, on_items)
         result.update(status="ok", error=None, **outcome)
     except Exception as exc:  # recorded, and the suite goes on
@@ -71,7 +71,9 @@ def execute(spec: RunSpec, registry: Registry, on_epoch: EpochCallback | None = 
     return clean_numbers(result)
 
 
-def _seed_and_threads(spec: RunSpec) -> int:
+def seed_everything(spec: RunSpec) -> int:
+    """Seed Python, numpy and torch with the run's seed and set its torch threads; returns
+    the thread count in use (extract and export prepare data exactly as a run does)."""
     random.seed(spec.seed)
     np.random.seed(spec.seed)
     torch.manual_seed(spec.seed)
@@ -99,10 +101,10 @@ class Prepared:
 
 def prepare(spec: RunSpec, registry: Registry, on_items: ItemsCallback | None = None) -> Prepared:
     """Load, split, encode, corrupt (robustness), fit and apply the alignment, fill."""
-    table, parts = _split(spec, registry)
+    table, parts = load_and_split(spec, registry)
     dataset = {**spec.dataset.identity(), "fingerprint": spec.dataset_fingerprint}
     objects = encoder_objects(spec.encoders, registry, spec.device)
-    features, sequences, extract_s, extraction = _features(parts, spec.encoders, registry, dataset,
+    features, sequences, extract_s, extraction = encode_splits(parts, spec.encoders, registry, dataset,
                                                            objects=objects, on_items=on_items)
     splits = {name: SplitData(part.ids, features[name], part.labels, table.task, table.classes,
                               masks=part.masks, sequences=sequences[name]) for name, part in parts.items()}
@@ -133,7 +135,7 @@ def prepare_raw(spec: RunSpec, registry: Registry) -> Prepared:
         raise UserError(f"fusion {spec.fusion.name!r} trains on raw inputs, so alignment "
                         f"{spec.alignment.label!r} (which changes embeddings) cannot apply; run it "
                         "without [[alignments]] or with the alignment that changes nothing")
-    table, parts = _split(spec, registry)
+    table, parts = load_and_split(spec, registry)
     objects = encoder_objects(spec.encoders, registry, spec.device)
     splits = {}
     for name, part in parts.items():
@@ -148,7 +150,8 @@ def prepare_raw(spec: RunSpec, registry: Registry) -> Prepared:
     return Prepared(table, splits, splits["train"], 0.0, None, {}, {}, objects)
 
 
-def _split(spec: RunSpec, registry: Registry) -> tuple[DatasetTable, dict[str, DatasetTable]]:
+def load_and_split(spec: RunSpec, registry: Registry) -> tuple[DatasetTable, dict[str, DatasetTable]]:
+    """The dataset (loaded once per process) and its train / val / test parts for this run."""
     table = _load(spec.dataset, spec.dataset_fingerprint, registry)
     split_seed = spec.seed if spec.split["seed"] < 0 else spec.split["seed"]
     rows = split_indices(table, spec.split["val"], spec.split["test"], split_seed)
@@ -250,7 +253,7 @@ def _instance(registry: Registry, config: PluginConfig):
     return registry.get(config.kind, config.name).cls(**config.params)
 
 
-def _features(parts: dict[str, DatasetTable], encoders: dict[str, PluginConfig], registry: Registry,
+def encode_splits(parts: dict[str, DatasetTable], encoders: dict[str, PluginConfig], registry: Registry,
               dataset: dict[str, Any] | None = None, cache: EmbeddingCache | None = None, *,
               objects: dict[str, Encoder] | None = None, on_items: ItemsCallback | None = None
               ) -> tuple[dict[str, dict[str, np.ndarray]], dict[str, dict[str, TokenSequence]], float,

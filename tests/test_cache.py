@@ -17,7 +17,7 @@ from mmbench.cache import CacheWarning, EmbeddingCache, cache_root, entry_key
 from mmbench.cli import main
 from mmbench.data import DatasetTable, Encoded, TokenSequence
 from mmbench.plugin import Encoder
-from mmbench.run import _features
+from mmbench.run import encode_splits
 from mmbench.splits import split_indices
 from mmbench.suite import PluginConfig
 
@@ -101,7 +101,7 @@ def config(name: str = "counting", **params) -> PluginConfig:
 def extract(split=None, encoder=None, dataset=None, modality="text"):
     split = split or parts()
     encoder = encoder or config()
-    return _features(split, {modality: encoder}, Registry(), dataset or DATASET)
+    return encode_splits(split, {modality: encoder}, Registry(), dataset or DATASET)
 
 
 def encodes() -> int:

@@ -156,15 +156,15 @@ def exported(write_suite, run_cli, tmp_path):
 
 def test_export_writes_the_cached_vectors_of_the_chosen_seed(exported):
     from mmbench.export import choose
-    from mmbench.run import _features, _split
+    from mmbench.run import encode_splits, load_and_split
 
     suite_path, paths = exported
     registry = load_registry()
     suite = load_suite(suite_path, registry)
     spec = choose(suite, None, None, 1)
-    table, parts = _split(spec, registry)
+    table, parts = load_and_split(spec, registry)
     dataset = {**spec.dataset.identity(), "fingerprint": spec.dataset_fingerprint}
-    features, _, _, extraction = _features(parts, spec.encoders, registry, dataset)
+    features, _, _, extraction = encode_splits(parts, spec.encoders, registry, dataset)
     assert all(record["cached"] for record in extraction.values())  # export filled the cache
 
     for frame in (pd.read_csv(paths["csv"], dtype={"id": str}), pd.read_parquet(paths["parquet"])):
