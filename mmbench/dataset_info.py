@@ -60,7 +60,12 @@ def summarise(dataset: Any, table: DatasetTable) -> dict[str, Any]:
         counts[str(split)] = {"n": int(rows.sum()), **per_class}
     modalities = {}
     for name, values in table.modalities.items():
-        missing = int((~table.masks[name]).sum()) if name in table.masks else sum(_absent(v) for v in values)
+        if name in table.masks:
+            missing = int((~table.masks[name]).sum())
+        elif hasattr(values, "isna"):  # a table of metadata: rows with any value missing
+            missing = int(values.isna().any(axis=1).sum()) if values.ndim == 2 else int(values.isna().sum())
+        else:
+            missing = sum(_absent(v) for v in values)
         kind = f"vectors ({values.shape[1]}-d)" if is_features(values) else f"raw ({_item_kind(values)})"
         modalities[name] = {"kind": kind, "missing": missing}
     example = next((str(v) for name in ("text", *table.modalities) if name in table.modalities

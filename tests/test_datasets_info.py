@@ -23,6 +23,7 @@ def test_info_counts_classes_modalities_and_shows_an_example_text(run_cli):
     assert summary["modalities"]["tabular"]["kind"].startswith("raw (table rows: age")
     assert " mm, patient aged " in summary["example_text"]
     assert summary["skipped"] == {"n": 0, "examples": {}}
+    assert summary["modalities"]["tabular"]["missing"] > 0  # rows with a metadata value missing (5 %)
 
 
 def test_info_shows_official_splits_and_vector_modalities(run_cli, tmp_path):
