@@ -90,15 +90,32 @@ def plugin_details(out: Console, entries: list[dict]) -> None:
             out.print(table)
 
 
+#: classes shown per split by ``mmbench datasets info`` (``--json`` has them all)
+TOP_CLASSES = 20
+
+
 def dataset_info(out: Console, summary: dict[str, Any]) -> None:
     out.print(f"[bold]{escape(summary['dataset'])}[/bold]: {summary['n']} samples, {summary['task']} task, "
               f"{len(summary['classes'])} classes")
-    table = Table(title="samples per split and class", title_justify="left")
-    classes = summary["classes"]
-    for header in ("split", "n", *classes):
-        table.add_column(escape(header), justify="left" if header == "split" else "right")
-    for split, counts in summary["splits"].items():
-        table.add_row(escape(split), str(counts["n"]), *(str(counts.get(c, 0)) for c in classes))
+    # one row per class (hundreds of answer classes in COCO-QA, DAQUAR): the most frequent
+    # TOP_CLASSES, then the rest summed
+    splits = summary["splits"]
+    totals = {c: sum(counts.get(c, 0) for counts in splits.values()) for c in summary["classes"]}
+    ranked = sorted(totals, key=lambda c: -totals[c]) if len(totals) > TOP_CLASSES else list(totals)
+    shown, rest = ranked[:TOP_CLASSES], ranked[TOP_CLASSES:]
+    table = Table(title="samples per class and split", title_justify="left")
+    table.add_column("class")
+    for split in splits:
+        table.add_column(escape(split), justify="right")
+    table.add_column("total", justify="right")
+    for c in shown:
+        table.add_row(escape(c), *(str(counts.get(c, 0)) for counts in splits.values()), str(totals[c]))
+    if rest:
+        table.add_row(f"[dim]{len(rest)} other classes[/dim]",
+                      *(str(sum(counts.get(c, 0) for c in rest)) for counts in splits.values()),
+                      str(sum(totals[c] for c in rest)))
+    table.add_section()
+    table.add_row("[bold]all[/bold]", *(str(counts["n"]) for counts in splits.values()), str(summary["n"]))
     out.print(table)
     modalities = Table(title="modalities", title_justify="left")
     for header in ("modality", "kind", "missing"):

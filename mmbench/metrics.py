@@ -2,7 +2,7 @@
 
 Conventions (METHODS.md): F1 is the positive class's for binary tasks and the macro
 average otherwise; AUROC is one-vs-rest macro for multiclass and the macro average over
-labels for multilabel. Accuracy on multilabel tasks is scikit-learn's subset accuracy
+labels for multilabel (in both, over the classes / labels the split holds). Accuracy on multilabel tasks is scikit-learn's subset accuracy
 (every label of a sample right). A metric that is undefined on a split (e.g. AUROC when
 the test split holds one class only) is NaN, stored as null, never a made-up number.
 """
@@ -44,8 +44,16 @@ def auroc(labels: np.ndarray, proba: np.ndarray, task: str) -> float:
             return float(roc_auc_score(labels, proba))
         if task == "multiclass":
             proba = proba / proba.sum(axis=1, keepdims=True)
-            return float(roc_auc_score(labels, proba, multi_class="ovr", average="macro",
-                                       labels=np.arange(proba.shape[1])))
+            present = np.unique(labels)
+            if len(present) == proba.shape[1]:
+                return float(roc_auc_score(labels, proba, multi_class="ovr", average="macro",
+                                           labels=np.arange(proba.shape[1])))
+            # A class absent from this split (common with hundreds of answer classes, as in
+            # COCO-QA) has no AUROC: the one-vs-rest macro average over the present ones.
+            if len(present) < 2:
+                return float("nan")
+            onehot = (labels[:, None] == present[None, :]).astype(int)
+            return float(roc_auc_score(onehot, proba[:, present], average="macro"))
         # multilabel: scikit-learn refuses the macro average when one label column holds
         # a single class; average over the labels where AUROC is defined instead.
         defined = [j for j in range(labels.shape[1]) if len(np.unique(labels[:, j])) == 2]

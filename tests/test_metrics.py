@@ -3,6 +3,7 @@
 import math
 
 import numpy as np
+import pytest
 from sklearn.metrics import f1_score, roc_auc_score
 
 from mmbench.metrics import quality
@@ -24,6 +25,15 @@ def test_multiclass_metrics_are_macro_and_one_vs_rest():
     m = quality(labels, proba, "multiclass")
     assert m["f1"] == f1_score(labels, proba.argmax(1), average="macro")
     assert m["auroc"] == roc_auc_score(labels, proba, multi_class="ovr", average="macro")
+
+
+def test_multiclass_auroc_averages_over_the_classes_the_split_holds():
+    rng = np.random.default_rng(1)
+    labels = np.array([0, 2, 3] * 10)  # classes 1 and 4 of 5 never occur in this split
+    proba = rng.dirichlet(np.ones(5), size=30)
+    present = [0, 2, 3]
+    expected = np.mean([roc_auc_score(labels == k, proba[:, k]) for k in present])
+    assert quality(labels, proba, "multiclass")["auroc"] == pytest.approx(expected)
 
 
 def test_multilabel_auroc_skips_labels_with_one_class_in_the_split():
