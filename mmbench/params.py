@@ -100,8 +100,9 @@ class Param:
             if not isinstance(value, list):
                 return None, f"expected a {expected}, got {value!r}"
         elif self.type is Path:
-            if not isinstance(value, str):
+            if not isinstance(value, (str, os.PathLike)):
                 return None, f"expected a {expected} (a string), got {value!r}"
+            value = os.fspath(value)
             path = Path(os.path.expandvars(value)).expanduser()
             if self.must_exist and not path.exists():
                 return None, f"{str(path)!r} does not exist; point it at the folder that holds the data"

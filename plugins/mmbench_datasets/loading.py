@@ -85,7 +85,10 @@ def fingerprint_files(dataset: str, params: Mapping[str, Any], label_files: Sequ
 def read_text(path: Path) -> str:
     """A text file in UTF-8 (with or without BOM), else Windows-1252, else Latin-1: some
     datasets (MVSA) mix encodings file by file."""
-    data = Path(path).read_bytes()
+    return _decode(Path(path).read_bytes())
+
+
+def _decode(data: bytes) -> str:
     for encoding in ("utf-8-sig", "cp1252"):
         try:
             return data.decode(encoding)
@@ -95,18 +98,25 @@ def read_text(path: Path) -> str:
 
 
 def read_table(path: Path, **kwargs: Any) -> Any:
-    """A CSV / TSV / Parquet file as a pandas DataFrame; text files decoded like ``read_text``
-    (a separator is guessed from the suffix unless given)."""
+    """A CSV / TSV (optionally gzipped) / Parquet file as a pandas DataFrame; text decoded
+    like ``read_text`` (a tab separator is assumed for .tsv / .tab unless given)."""
     import io
 
     import pandas as pd
 
     path = Path(path)
-    if path.suffix.lower() in (".parquet", ".pq"):
+    suffixes = [s.lower() for s in path.suffixes]
+    if suffixes[-1:] in ([".parquet"], [".pq"]):
         return pd.read_parquet(path, **kwargs)
-    if "sep" not in kwargs and path.suffix.lower() in (".tsv", ".tab"):
+    if "sep" not in kwargs and any(s in (".tsv", ".tab") for s in suffixes):
         kwargs["sep"] = "\t"
-    return pd.read_csv(io.StringIO(read_text(path)), **kwargs)
+    if suffixes[-1:] == [".gz"]:  # PhysioNet ships .csv.gz
+        import gzip
+
+        text = _decode(gzip.decompress(path.read_bytes()))
+    else:
+        text = read_text(path)
+    return pd.read_csv(io.StringIO(text), **kwargs)
 
 
 def render(template: str, values: Mapping[str, Any]) -> str:
