@@ -12,7 +12,9 @@ from mmbench.errors import PluginConflictError, UnknownPluginError
 from mmbench.registry import load_registry
 
 BUILTINS = {
-    "dataset": ["embeddings_table", "synthetic", "synthetic_raw"],
+    "dataset": ["brset", "coco_qa", "daquar", "embeddings_table", "fakeddit", "ham10000", "mbrset", "mimic_cxr",
+                "mimic_mortality", "mvsa_multiple", "mvsa_single", "pairdx", "recipes5k", "satellitebench",
+                "synthetic", "synthetic_raw", "table"],
     "encoder": ["causal_lm", "color_histogram", "glove", "hf_clip", "hf_text", "hf_vision", "hog", "minilm",
                 "open_clip", "sentence_transformers", "tabular", "tfidf_svd", "timm"],
     "alignment": ["gap_shift", "noise", "none"],

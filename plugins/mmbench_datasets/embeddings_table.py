@@ -30,11 +30,11 @@ from mmbench.errors import UserError
 from mmbench.files import sha256_file
 from mmbench.params import Param
 from mmbench.plugin import Dataset, stable_hash
+from mmbench_datasets import loading
 
 SUFFIXES = (".csv", ".tsv", ".parquet", ".pq")
 LAYOUTS = ("auto", "img_emb", "image_text")
 #: split names that mean validation in the tables people share
-VAL_ALIASES = {"validation": "val", "valid": "val", "dev": "val"}
 #: multilabel tables: one 0/1 column per label, "<label_column>:<name>"
 LABEL_SEPARATOR = ":"
 
@@ -201,7 +201,7 @@ class EmbeddingsTable(Dataset):
             rows = ids[values.isna().to_numpy()]
             raise UserError(f"embeddings_table {self.params['path']}: samples {_listing(list(rows))} have "
                             f"no split in {column!r}")
-        split = np.array([VAL_ALIASES.get(v, v) for v in values.astype(str).str.strip().str.lower()])
+        split = np.array([loading.normalise_split(v) for v in values.astype(str)])
         unknown = sorted(set(split) - set(SPLITS))
         if unknown:
             raise UserError(f"embeddings_table {self.params['path']}: split column {column!r} holds "

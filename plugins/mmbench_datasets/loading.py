@@ -18,6 +18,8 @@ ever downloaded here). Three rules hold for all of them:
 from __future__ import annotations
 
 import math
+import os
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -33,6 +35,60 @@ ON_BAD_SAMPLE = Param("on_bad_sample", str, "error", "a sample with an unreadabl
                       "result counts skipped samples)", choices=("error", "skip"))
 #: what a missing metadata value reads as in a rendered text template
 UNKNOWN = "unknown"
+#: other spellings of the validation split in published files
+SPLIT_ALIASES = {"validation": "val", "valid": "val", "validate": "val", "dev": "val"}
+
+
+def list_files(folder: Path) -> list[Path]:
+    """The files directly in ``folder``, in one directory read (image folders hold up to
+    ~700,000 files: one ``scandir`` instead of a stat per name); [] when it is absent."""
+    if not folder.is_dir():
+        return []
+    with os.scandir(folder) as entries:
+        return [folder / e.name for e in entries if e.is_file()]
+
+
+def normalise_split(value: str) -> str:
+    """A split name as the harness spells it: "validation", "valid", "validate", "dev" -> "val"."""
+    name = str(value).strip().lower()
+    return SPLIT_ALIASES.get(name, name)
+
+
+def index_images(root: Path, pattern: re.Pattern) -> dict[int, Path]:
+    """Every file under ``root`` (symlinks followed) whose name matches ``pattern``, by
+    the integer its first group holds. Datasets that ship images apart from their labels
+    (COCO, NYU-Depth) are unpacked in many ways; finding files by id tolerates them all.
+    Where two files carry one id (a 2014 and a 2017 copy of one COCO image), the first in
+    sorted path order wins, so the choice never depends on the file system's order."""
+    found: dict[int, Path] = {}
+    for folder, subfolders, files in os.walk(root, followlinks=True):
+        subfolders.sort()
+        for name in sorted(files):
+            match = pattern.fullmatch(name)
+            if match is not None:
+                found.setdefault(int(match.group(1)), Path(folder) / name)
+    return found
+
+
+def read_lines(path: Path) -> list[str]:
+    """A file's lines (any line ending), trailing blank lines dropped: the releases end
+    with one newline or several."""
+    lines = read_text(path).splitlines()
+    while lines and not lines[-1].strip():
+        lines.pop()
+    return lines
+
+
+def check_template(dataset: str, template: str, fields: Mapping[str, str]) -> None:
+    """Render ``template`` on example values: a bad field or brace fails when the suite is
+    checked, not after the images are indexed."""
+    try:
+        render(template, fields)
+    except (ValueError, IndexError) as exc:
+        raise UserError(f"{dataset}: template {template!r} is not a format string ({exc}); use "
+                        f"{', '.join('{' + f + '}' for f in fields)}") from None
+    except UserError as exc:
+        raise UserError(f"{dataset}: {exc}; the fields are {', '.join('{' + f + '}' for f in fields)}") from None
 
 
 def missing_files(dataset: str, root: Path, looked_for: Sequence[str], published: str, access: str) -> UserError:
@@ -72,7 +128,11 @@ def fingerprint_files(dataset: str, params: Mapping[str, Any], label_files: Sequ
     """Identity of what a loader reads: the content of its label / metadata files, and the
     images' relative names and sizes (hashing every image would take longer than the run)."""
     root = Path(params.get("root", "."))
-    image_list = sorted(f"{_relative(p, root)}:{p.stat().st_size}" for p in images)
+    # string work, not pathlib: 100,000 images take ~1 s instead of ~1.4 s
+    prefix = os.fspath(root).rstrip(os.sep) + os.sep
+    names = (os.fspath(p) for p in images)
+    image_list = sorted(f"{n[len(prefix):] if n.startswith(prefix) else os.path.basename(n)}:{os.stat(n).st_size}"
+                        for n in names)
     return stable_hash({
         "name": dataset,
         "params": {k: v for k, v in params.items() if k != "root"},  # a moved copy is the same data
