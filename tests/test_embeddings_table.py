@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -144,3 +146,18 @@ def test_a_suite_reports_a_missing_file_before_running(write_suite, run_cli, tmp
     result = run_cli("validate", suite)
     assert result.code == 2
     assert "path" in result.err and "nowhere.parquet" in result.err and "does not exist" in result.err
+
+
+def test_the_starting_suite_validates_on_a_table_in_the_expected_place(run_cli, monkeypatch, tmp_path):
+    folder = tmp_path / "embeddings"
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"id": [f"s{i}" for i in range(40)], "label": ["neg", "pos"] * 20,
+                          **{f"img_emb_{j}": rng.standard_normal(40) for j in range(4)},
+                          **{f"text_emb_{j}": rng.standard_normal(40) for j in range(4)}})
+    frame.to_parquet(folder / "embeddings.parquet")
+    monkeypatch.setenv("MMBENCH_DATA", str(tmp_path))
+    suite = Path(__file__).resolve().parents[1] / "suites" / "datasets" / "embeddings_table.toml"
+    result = run_cli("validate", suite)
+    assert result.code == 0, result.err
+    assert "18 runs" in result.out
