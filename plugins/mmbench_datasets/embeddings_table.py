@@ -120,14 +120,14 @@ class EmbeddingsTable(Dataset):
                 else "image_0.. and text_0.."
         if not found:
             raise UserError(f"embeddings_table {self.params['path']}: no embedding columns like {expected}; "
-                            f"found columns {_listing(columns)}; set layout or modalities to match them")
+                            f"found columns {loading.short_list(columns)}; set layout or modalities to match them")
         out = {}
         for modality, indexed in sorted(found.items()):
             indices = sorted(indexed)
             if indices != list(range(len(indices))):
                 absent = sorted(set(range(indices[-1] + 1)) - set(indices))
                 raise UserError(f"embeddings_table {self.params['path']}: modality {modality!r} has columns "
-                                f"up to index {indices[-1]} but lacks {_listing([str(i) for i in absent])}")
+                                f"up to index {indices[-1]} but lacks {loading.short_list([str(i) for i in absent])}")
             out[modality] = [indexed[i] for i in indices]
         return out
 
@@ -139,12 +139,12 @@ class EmbeddingsTable(Dataset):
         if p["task"] == "multilabel":
             head = p["label_column"] + LABEL_SEPARATOR
             present = [c[len(head):] for c in columns if c.startswith(head)]
-            classes = given or sorted(present, key=_natural)
+            classes = given or sorted(present, key=loading.natural_key)
             absent = [c for c in classes if c not in present]
             if not classes or absent:
                 raise UserError(f"embeddings_table {p['path']}: a multilabel table needs one 0/1 column per "
-                                f"label named {head}<name>; missing {_listing([head + c for c in absent] or [head + '...'])}; "
-                                f"found columns {_listing(columns)}")
+                                f"label named {head}<name>; missing {loading.short_list([head + c for c in absent] or [head + '...'])}; "
+                                f"found columns {loading.short_list(columns)}")
             values = frame[[head + c for c in classes]].apply(pd.to_numeric, errors="coerce")
             matrix = values.to_numpy(dtype=float, na_value=np.nan)
             if not np.isin(matrix, (0.0, 1.0)).all():
@@ -153,21 +153,21 @@ class EmbeddingsTable(Dataset):
         column = p["label_column"]
         if column not in columns:
             raise UserError(f"embeddings_table {p['path']}: no label column {column!r} (label_column); "
-                            f"found columns {_listing(columns)}")
+                            f"found columns {loading.short_list(columns)}")
         values = frame[column]
         missing = np.flatnonzero(values.isna().to_numpy())
         if len(missing):
             raise UserError(f"embeddings_table {p['path']}: {len(missing)} rows have no label in {column!r} "
-                            f"(rows {_listing([str(i) for i in missing])}); drop them or fill them")
+                            f"(rows {loading.short_list([str(i) for i in missing])}); drop them or fill them")
         names = _names(values)
-        classes = given or sorted(set(names), key=_natural)
-        unknown = sorted(set(names) - set(classes), key=_natural)
+        classes = given or sorted(set(names), key=loading.natural_key)
+        unknown = sorted(set(names) - set(classes), key=loading.natural_key)
         if unknown:
-            raise UserError(f"embeddings_table {p['path']}: labels {_listing(unknown)} are not in classes "
+            raise UserError(f"embeddings_table {p['path']}: labels {loading.short_list(unknown)} are not in classes "
                             f"{classes}; add them to classes")
         if p["task"] == "binary" and len(classes) != 2:
             raise UserError(f"embeddings_table {p['path']}: task = 'binary' needs 2 classes, found "
-                            f"{len(classes)} ({_listing(classes)}); set task = 'multiclass' or classes")
+                            f"{len(classes)} ({loading.short_list(classes)}); set task = 'multiclass' or classes")
         index = {name: i for i, name in enumerate(classes)}
         return np.array([index[n] for n in names], dtype=np.int64), tuple(classes)
 
@@ -176,7 +176,7 @@ class EmbeddingsTable(Dataset):
         if column not in columns:
             if column != "id":
                 raise UserError(f"embeddings_table {self.params['path']}: no id column {column!r} "
-                                f"(id_column); found columns {_listing(columns)}")
+                                f"(id_column); found columns {loading.short_list(columns)}")
             return np.array([str(i) for i in range(len(frame))])
         values = frame[column]
         if values.isna().any():
@@ -186,7 +186,7 @@ class EmbeddingsTable(Dataset):
         unique, counts = np.unique(ids, return_counts=True)
         if (counts > 1).any():
             raise UserError(f"embeddings_table {self.params['path']}: ids in {column!r} must be unique; "
-                            f"repeated: {_listing(list(unique[counts > 1]))}")
+                            f"repeated: {loading.short_list(list(unique[counts > 1]))}")
         return ids
 
     def _split(self, frame, columns: list[str], ids: np.ndarray) -> np.ndarray | None:
@@ -194,18 +194,18 @@ class EmbeddingsTable(Dataset):
         if column not in columns:
             if column != "split":
                 raise UserError(f"embeddings_table {self.params['path']}: no split column {column!r} "
-                                f"(split_column); found columns {_listing(columns)}")
+                                f"(split_column); found columns {loading.short_list(columns)}")
             return None
         values = frame[column]
         if values.isna().any():
             rows = ids[values.isna().to_numpy()]
-            raise UserError(f"embeddings_table {self.params['path']}: samples {_listing(list(rows))} have "
+            raise UserError(f"embeddings_table {self.params['path']}: samples {loading.short_list(list(rows))} have "
                             f"no split in {column!r}")
         split = np.array([loading.normalise_split(v) for v in values.astype(str)])
         unknown = sorted(set(split) - set(SPLITS))
         if unknown:
             raise UserError(f"embeddings_table {self.params['path']}: split column {column!r} holds "
-                            f"{_listing(unknown)}; expected {', '.join(SPLITS)}")
+                            f"{loading.short_list(unknown)}; expected {', '.join(SPLITS)}")
         for needed in ("train", "test"):
             if needed not in split:
                 raise UserError(f"embeddings_table {self.params['path']}: split column {column!r} has no "
@@ -269,7 +269,7 @@ def _vectors(frame, names: list[str], modality: str, ids: np.ndarray) -> np.ndar
     bad_rows = ~np.isfinite(values).all(axis=1)
     if bad_rows.any():
         raise UserError(f"embeddings_table: {int(bad_rows.sum())} samples have empty, NaN or infinite {modality} "
-                        f"values (samples {_listing(list(ids[bad_rows]))}); drop or fill those rows")
+                        f"values (samples {loading.short_list(list(ids[bad_rows]))}); drop or fill those rows")
     return values.astype(np.float32)
 
 
@@ -284,16 +284,3 @@ def _names(values) -> np.ndarray:
         if np.all(numbers == np.round(numbers)):
             return numbers.astype(np.int64).astype(str)
     return values.astype(str).str.strip().to_numpy()
-
-
-def _natural(name: str) -> tuple:
-    """Numbers by value ("2" before "10"), then names alphabetically."""
-    try:
-        return (0, float(name), name)
-    except ValueError:
-        return (1, 0.0, name)
-
-
-def _listing(items: list[str], limit: int = 12) -> str:
-    shown = ", ".join(repr(str(i)) for i in items[:limit])
-    return shown + (f" and {len(items) - limit} more" if len(items) > limit else "")

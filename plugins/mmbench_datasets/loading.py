@@ -91,6 +91,21 @@ def check_template(dataset: str, template: str, fields: Mapping[str, str]) -> No
         raise UserError(f"{dataset}: {exc}; the fields are {', '.join('{' + f + '}' for f in fields)}") from None
 
 
+def natural_key(name: str) -> tuple:
+    """Sort key: numbers by value ("2" before "10"), then names alphabetically (class order)."""
+    try:
+        return (0, float(name), name)
+    except ValueError:
+        return (1, 0.0, name)
+
+
+def short_list(items: Iterable[Any], limit: int = 12) -> str:
+    """At most ``limit`` quoted items, then how many more: column lists in error messages."""
+    items = list(items)
+    shown = ", ".join(repr(str(i)) for i in items[:limit])
+    return shown + (f" and {len(items) - limit} more" if len(items) > limit else "")
+
+
 def missing_files(dataset: str, root: Path, looked_for: Sequence[str], published: str, access: str) -> UserError:
     """The one error for a dataset whose files are not where the loader looks."""
     where = f"{str(root)!r}" if Path(root).is_dir() else f"{str(root)!r} (which is not a folder)"

@@ -260,15 +260,15 @@ def find_column(frame, given: str, default: str, variants: Sequence[str], datase
     columns = [str(c) for c in frame.columns]
     if given != default:
         if given and given not in columns:
-            raise UserError(f"dataset {dataset!r}: no column {given!r} ({param}); found columns {_listing(columns)}")
+            raise UserError(f"dataset {dataset!r}: no column {given!r} ({param}); found columns {loading.short_list(columns)}")
         return given
     lowered = {c.lower(): c for c in columns}
     for name in (default, *variants):
         if name and name.lower() in lowered:
             return lowered[name.lower()]
     if required:
-        raise UserError(f"dataset {dataset!r}: no {param} column (looked for {_listing([default, *variants])}); "
-                        f"found columns {_listing(columns)}; set {param}")
+        raise UserError(f"dataset {dataset!r}: no {param} column (looked for {loading.short_list([default, *variants])}); "
+                        f"found columns {loading.short_list(columns)}; set {param}")
     return ""
 
 
@@ -278,7 +278,7 @@ def _optional(frame, given: str, default: str, dataset: str, param: str) -> str:
         return given
     if given and given != default:
         raise UserError(f"dataset {dataset!r}: no column {given!r} ({param}); found columns "
-                        f"{_listing(list(frame.columns))}")
+                        f"{loading.short_list(list(frame.columns))}")
     return ""
 
 
@@ -289,13 +289,13 @@ def _require_columns(frame, columns: Columns, dataset: str, source: str) -> None
     absent = [f"{name!r} ({param})" for param, name in named if name and name not in frame.columns]
     if absent:
         raise UserError(f"dataset {dataset!r} ({source}): no column {', '.join(absent)}; found columns "
-                        f"{_listing(list(frame.columns))}")
+                        f"{loading.short_list(list(frame.columns))}")
     if columns.text_template:
         fields = set(re.findall(r"{([^{}:!]+)", columns.text_template))
         unknown = sorted(fields - set(frame.columns))
         if unknown:
-            raise UserError(f"dataset {dataset!r} ({source}): text_template fields {_listing(unknown)} are not "
-                            f"columns; found columns {_listing(list(frame.columns))}")
+            raise UserError(f"dataset {dataset!r} ({source}): text_template fields {loading.short_list(unknown)} are not "
+                            f"columns; found columns {loading.short_list(list(frame.columns))}")
 
 
 def _ids(frame, column: str, dataset: str, source: str) -> np.ndarray:
@@ -304,13 +304,13 @@ def _ids(frame, column: str, dataset: str, source: str) -> np.ndarray:
     values = frame[column]
     if values.isna().any():
         rows = np.flatnonzero(values.isna().to_numpy())
-        raise UserError(f"dataset {dataset!r} ({source}): rows {_listing([str(r) for r in rows])} have no id "
+        raise UserError(f"dataset {dataset!r} ({source}): rows {loading.short_list([str(r) for r in rows])} have no id "
                         f"in {column!r}")
     ids = values.astype(str).str.strip().to_numpy()
     unique, counts = np.unique(ids, return_counts=True)
     if (counts > 1).any():
         raise UserError(f"dataset {dataset!r} ({source}): ids in {column!r} must be unique; repeated: "
-                        f"{_listing(list(unique[counts > 1]))}")
+                        f"{loading.short_list(list(unique[counts > 1]))}")
     return ids
 
 
@@ -335,13 +335,13 @@ def _default_classes(names: list[Any], task: str) -> list[str]:
         seen = {n for row in names if row is not None for n in row}
     else:
         seen = {n for n in names if n is not None}
-    return sorted(seen, key=_natural)
+    return sorted(seen, key=loading.natural_key)
 
 
 def _check_classes(classes: list[str], rules: Rules, source: str) -> None:
     if rules.task == "binary" and len(classes) != 2:
         raise UserError(f"dataset {rules.dataset!r} ({source}): task = 'binary' needs 2 classes, found "
-                        f"{len(classes)} ({_listing(classes)}); set task = 'multiclass' or classes")
+                        f"{len(classes)} ({loading.short_list(classes)}); set task = 'multiclass' or classes")
     if len(set(classes)) != len(classes) or not classes:
         raise UserError(f"dataset {rules.dataset!r} ({source}): classes must be distinct names, got {classes!r}")
 
@@ -352,7 +352,7 @@ def _encode_label(label: Any, index: dict[str, int], rules: Rules, column: str) 
     if rules.task == "multilabel":
         unknown = [n for n in label if n not in index]
         if unknown:
-            return None, f"labels {_listing(unknown)} in {column!r} are not among the classes {list(index)}"
+            return None, f"labels {loading.short_list(unknown)} in {column!r} are not among the classes {list(index)}"
         vector = np.zeros(len(index), dtype=np.int64)
         vector[[index[n] for n in label]] = 1
         return vector, None
@@ -405,16 +405,3 @@ def _number_text(value: Any) -> str:
     except ValueError:
         return text
     return str(int(number)) if math.isfinite(number) and number.is_integer() else text
-
-
-def _natural(name: str) -> tuple:
-    try:
-        return (0, float(name), name)
-    except ValueError:
-        return (1, 0.0, name)
-
-
-def _listing(items: Sequence[Any], limit: int = 12) -> str:
-    items = list(items)
-    shown = ", ".join(repr(str(i)) for i in items[:limit])
-    return shown + (f" and {len(items) - limit} more" if len(items) > limit else "")
