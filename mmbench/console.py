@@ -24,7 +24,10 @@ def leaderboard(out: Console, board: Leaderboard) -> None:
             cells = [str(row.rank), escape(row.encoder), escape(row.alignment), escape(row.fusion),
                      *([escape(row.robustness)] if extra else []), str(len(row.seeds))]
             for metric in board.columns:
-                text = escape(row.stats[metric].format(METRICS[metric].fmt))
+                fmt = METRICS[metric].fmt
+                text = escape(row.stats[metric].format(fmt))
+                if metric == board.primary and row.ci is not None:
+                    text += f" [{row.ci[0]:{fmt}}, {row.ci[1]:{fmt}}]" + (" ≈" if row.not_different else "")
                 cells.append(f"[bold green]{text}[/bold green]" if metric in row.best else text)
             table.add_row(*cells)
         out.print(table)

@@ -1,7 +1,9 @@
 """The leaderboard, rebuilt from result files alone.
 
 Per dataset, one row per configuration with mean and std over seeds, the best value per
-column marked and a rank on the primary metric. Everything is sorted and formatted the
+column marked and a rank on the primary metric. When the runs kept their test predictions,
+the primary metric also gets a 95% bootstrap interval and a flag on every configuration not
+significantly different from the best (``mmbench.bootstrap``). Everything is sorted and formatted the
 same way every time: an unchanged result set gives byte-identical files, so a committed
 leaderboard shows no churn in git.
 """
@@ -14,8 +16,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
+from mmbench import bootstrap
 from mmbench.metric_catalog import METRICS
-from mmbench.results import load_results
+from mmbench.results import load_results, read_predictions
 from mmbench.suite import Suite
 
 
@@ -43,6 +48,11 @@ class Row:
     stats: dict[str, Stat]
     rank: int = 0
     best: list[str] = field(default_factory=list)
+    #: bootstrap interval of the primary metric (mean over seeds); None without predictions
+    ci: tuple[float, float] | None = None
+    #: the paired interval of (this row - the best row) on the primary metric contains 0;
+    #: None for the best row itself and where it cannot be computed
+    not_different: bool | None = None
 
     @property
     def config(self) -> str:
@@ -71,12 +81,19 @@ class Leaderboard:
     datasets: list[DatasetBoard]
     failed: list[dict[str, Any]]
     environments: list[str]
+    #: resamples, seed and level of the intervals
+    bootstrap: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def has_intervals(self) -> bool:
+        return any(row.ci is not None for board in self.datasets for row in board.rows)
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "suite": self.suite,
             "description": self.description,
             "primary": self.primary,
+            "bootstrap": self.bootstrap,
             "columns": self.columns,
             "environments": self.environments,
             "datasets": [
@@ -92,6 +109,9 @@ class Leaderboard:
                             "robustness": row.robustness,
                             "seeds": row.seeds,
                             "best": row.best,
+                            "ci": None if row.ci is None else {"metric": self.primary, "lo": row.ci[0],
+                                                               "hi": row.ci[1]},
+                            "not_different_from_best": row.not_different,
                             "metrics": {m: {"mean": s.mean, "std": s.std, "n": s.n}
                                         for m, s in row.stats.items()},
                         }
@@ -117,14 +137,23 @@ def build(suite: Suite) -> tuple[Leaderboard, list[str]]:
     # labels change no number, so they are not in the run id: take them from the suite as it is now
     results = sorted(({**r, "labels": specs[r["run_id"]].labels()} for r in results if r["run_id"] in specs),
                      key=lambda r: order[r["run_id"]])
+    predictions = {r["run_id"]: read_predictions(suite.results_dir, r) for r in results if r["status"] == "ok"}
+    lost = [r["run_id"] for r in results if r.get("predictions") and predictions.get(r["run_id"]) is None]
+    if lost:
+        notes.append(f"{len(lost)} result(s) name a test-predictions file that is missing or unreadable "
+                     f"(e.g. {lost[0]}); their rows have no confidence interval")
     board = from_results(results, suite.name, suite.description, suite.report["primary"],
-                         list(suite.report["columns"]))
+                         list(suite.report["columns"]), predictions=predictions,
+                         resamples=int(suite.report.get("bootstrap", bootstrap.RESAMPLES)),
+                         seed=int(suite.report.get("bootstrap_seed", bootstrap.SEED)))
     return board, notes
 
 
 def from_results(results: list[dict[str, Any]], suite: str, description: str, primary: str,
-                 columns: list[str]) -> Leaderboard:
-    """Aggregate result records (in grid order) into a leaderboard."""
+                 columns: list[str], predictions: dict[str, dict[str, np.ndarray] | None] | None = None,
+                 resamples: int = bootstrap.RESAMPLES, seed: int = bootstrap.SEED) -> Leaderboard:
+    """Aggregate result records (in grid order) into a leaderboard; ``predictions`` (the
+    test predictions per run id, ``results.read_predictions``) add the bootstrap intervals."""
     metrics = list(dict.fromkeys([primary, *columns]))
     groups: dict[str, dict[tuple[str, str, str, str], list[dict]]] = {}
     tasks: dict[str, str] = {}
@@ -141,21 +170,61 @@ def from_results(results: list[dict[str, Any]], suite: str, description: str, pr
 
     boards = []
     for dataset, configs in groups.items():
-        rows = [
-            Row(encoder=enc, alignment=al, fusion=fu, robustness=rob,
-                seeds=sorted(r["spec"]["seed"] for r in runs),
-                stats={m: _stat([r["metrics"].get(m) for r in runs]) for m in metrics})
-            for (enc, al, fu, rob), runs in configs.items()
-        ]
+        runs_of: dict[int, list[dict]] = {}
+        rows = []
+        for (enc, al, fu, rob), runs in configs.items():
+            rows.append(Row(encoder=enc, alignment=al, fusion=fu, robustness=rob,
+                            seeds=sorted(r["spec"]["seed"] for r in runs),
+                            stats={m: _stat([r["metrics"].get(m) for r in runs]) for m in metrics}))
+            runs_of[id(rows[-1])] = runs
         _rank(rows, primary)
         _mark_best(rows, metrics)
+        if predictions and resamples > 0:
+            _add_intervals(rows, runs_of, primary, tasks[dataset], predictions, resamples, seed)
         boards.append(DatasetBoard(dataset, tasks[dataset], rows))
     environments = sorted({
         f"mmbench {e.get('mmbench_version')}, torch {e.get('torch')}, python {e.get('python')}, "
         f"{e.get('cpu_count')} CPUs, {e.get('threads')} threads, machine {e.get('machine_id')}"
         for e in (r.get("environment", {}) for r in results if r["status"] == "ok")
     })
-    return Leaderboard(suite, description, primary, columns, boards, failed, environments)
+    settings = {"resamples": resamples, "seed": seed, "level": bootstrap.LEVEL}
+    return Leaderboard(suite, description, primary, columns, boards, failed, environments, settings)
+
+
+def _add_intervals(rows: list[Row], runs_of: dict[int, list[dict]], primary: str, task: str,
+                   predictions: dict[str, dict[str, np.ndarray] | None], resamples: int, seed: int) -> None:
+    """Set each row's interval (the bootstrap of its mean over seeds) and, paired on the
+    same resampled test samples, whether it is significantly different from the best row."""
+    if primary not in bootstrap.QUALITY_METRICS:
+        return
+    draws: dict[str, np.ndarray] = {}  # one draw per test set: every configuration shares it
+    samples: dict[int, dict[int, tuple[str, np.ndarray]]] = {}  # row -> seed -> (test set, values)
+    for row in rows:
+        per_seed = {}
+        for r in runs_of[id(row)]:
+            arrays = predictions.get(r["run_id"])
+            if arrays is None:
+                break
+            test = bootstrap.TestSet.of(arrays["ids"], arrays["labels"], arrays["proba"], task)
+            if test.key not in draws:
+                draws[test.key] = bootstrap.draws(test, resamples, seed)
+            per_seed[r["spec"]["seed"]] = (test.key, bootstrap.replicates(test, primary, draws[test.key]))
+        else:
+            samples[id(row)] = per_seed
+            row.ci = bootstrap.interval(np.mean([v for _, v in per_seed.values()], axis=0))
+    best = samples.get(id(rows[0])) if rows and rows[0].stats[primary].mean is not None else None
+    if best is None:
+        return
+    for row in rows[1:]:
+        mine = samples.get(id(row))
+        if mine is None:
+            continue
+        paired = sorted(s for s in mine if s in best and mine[s][0] == best[s][0])
+        if not paired:
+            continue
+        difference = np.mean([mine[s][1] - best[s][1] for s in paired], axis=0)
+        ci = bootstrap.interval(difference)
+        row.not_different = None if ci is None else ci[0] <= 0.0 <= ci[1]
 
 
 def _stat(values: list[Any]) -> Stat:

@@ -7,19 +7,27 @@ result. Files are the source of truth; tables and leaderboards are rebuilt from 
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import platform
 import socket
 import subprocess
+import zipfile
 from functools import cache
 from pathlib import Path
 from typing import Any
 
-from mmbench.files import write_text_atomic
+import numpy as np
+
+from mmbench.files import write_bytes_atomic, write_text_atomic
 from mmbench.plugin import stable_hash
 
 SCHEMA_VERSION = 1
+#: The key of a run record holding its test predictions (ids, labels, proba arrays) until
+#: ``write_result`` moves them to the sidecar file that the result's "predictions" names.
+TEST_PREDICTIONS = "test_predictions"
+PREDICTIONS_SUFFIX = ".test.npz"
 
 
 def result_path(results_dir: Path, run_id: str) -> Path:
@@ -27,9 +35,41 @@ def result_path(results_dir: Path, run_id: str) -> Path:
 
 
 def write_result(results_dir: Path, result: dict[str, Any]) -> Path:
-    """Write one result atomically; a killed process never leaves half a file."""
+    """Write one result atomically; a killed process never leaves half a file.
+
+    Test predictions go to a compressed sidecar beside the JSON (numbers per sample would
+    bloat it), written first: a result file that names its sidecar always has it."""
+    result = dict(result)
+    predictions = result.pop(TEST_PREDICTIONS, None)
+    if predictions is not None:
+        result["predictions"] = write_predictions(results_dir, result["run_id"], **predictions).name
     text = json.dumps(result, indent=2, sort_keys=True, allow_nan=False, default=str) + "\n"
     return write_text_atomic(result_path(results_dir, result["run_id"]), text)
+
+
+def write_predictions(results_dir: Path, run_id: str, ids: Any, labels: Any, proba: Any) -> Path:
+    """``<run_id>.test.npz``: ids as fixed-width unicode, integer labels, float32
+    probabilities; plain arrays only, so it loads without pickle."""
+    buffer = io.BytesIO()
+    np.savez_compressed(buffer, ids=np.asarray(ids).astype(str), labels=np.asarray(labels).astype(np.int64),
+                        proba=np.asarray(proba, dtype=np.float32))
+    return write_bytes_atomic(Path(results_dir) / f"{run_id}{PREDICTIONS_SUFFIX}", buffer.getvalue())
+
+
+def read_predictions(results_dir: Path, result: dict[str, Any]) -> dict[str, np.ndarray] | None:
+    """The test predictions a result names (ids, labels, proba), or None when it names
+    none (results written before they were kept) or the sidecar is missing or unreadable."""
+    name = result.get("predictions")
+    if not isinstance(name, str) or Path(name).name != name or not name.endswith(PREDICTIONS_SUFFIX):
+        return None
+    try:
+        with np.load(Path(results_dir) / name, allow_pickle=False) as data:
+            arrays = {key: data[key] for key in ("ids", "labels", "proba")}
+    except (OSError, ValueError, KeyError, zipfile.BadZipFile):
+        return None
+    if not len(arrays["ids"]) == len(arrays["labels"]) == len(arrays["proba"]):
+        return None
+    return arrays
 
 
 def read_result(path: Path) -> dict[str, Any] | None:

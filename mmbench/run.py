@@ -24,7 +24,7 @@ from mmbench.errors import UserError
 from mmbench.gap import diagnostics
 from mmbench.plugin import Alignment, Encoder
 from mmbench.registry import Registry
-from mmbench.results import SCHEMA_VERSION, clean_numbers, environment
+from mmbench.results import SCHEMA_VERSION, TEST_PREDICTIONS, clean_numbers, environment
 from mmbench.splits import split_indices
 from mmbench.suite import PluginConfig, RunSpec
 from mmbench.train_config import TrainConfig
@@ -237,6 +237,8 @@ def _pipeline(spec: RunSpec, registry: Registry, on_epoch: EpochCallback | None,
         },
         "gap": prepared.gap,
         "extraction": prepared.extraction,
+        # per-sample, for the leaderboard's bootstrap intervals; write_result moves them to a sidecar
+        TEST_PREDICTIONS: {"ids": test.ids, "labels": test.labels, "proba": proba},
     }
 
 

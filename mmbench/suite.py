@@ -39,6 +39,9 @@ REPORT_PARAMS = (
     Param("columns", list, list(DEFAULT_COLUMNS), "metrics shown in the leaderboard, in order"),
     Param("output", str, "leaderboard", "folder the leaderboard files go to"),
     Param("results", str, "results", "folder the per-run result JSON files go under"),
+    Param("bootstrap", int, 1000, "test-set resamples per confidence interval of the primary metric "
+          "(0: no intervals)", min=0),
+    Param("bootstrap_seed", int, 0, "seed of the resampled test indices"),
 )
 TABLES = ("suite", "split", "train", "datasets", "encoders", "alignments", "fusions", "robustness", "report")
 #: Keys of an axis entry that belong to the harness, not to the plugin's parameters.

@@ -16,10 +16,13 @@ from mmbench.plugin import Reporter
 
 INDEX = "README.md"
 TITLE = "# Leaderboard: "
+#: beside a configuration not significantly different from its dataset's best one
+SAME_AS_BEST = "≈"
 
 
 class MarkdownReporter(Reporter):
-    """Markdown tables per dataset, best values in bold, plus an index of all suites."""
+    """Markdown tables per dataset, best values in bold, the primary metric's bootstrap
+    interval and a mark on configurations indistinguishable from the best, plus an index."""
 
     name = "markdown"
 
@@ -47,11 +50,22 @@ def render(board: Leaderboard) -> str:
             cells = [row.rank, row.encoder, row.alignment, row.fusion,
                      *([row.robustness] if extra else []), len(row.seeds)]
             for metric in board.columns:
-                text = row.stats[metric].format(METRICS[metric].fmt)
-                cells.append(f"**{text}**" if metric in row.best else text)
+                fmt = METRICS[metric].fmt
+                text = row.stats[metric].format(fmt)
+                if metric == board.primary and row.ci is not None:
+                    text += f" [{row.ci[0]:{fmt}}, {row.ci[1]:{fmt}}]"
+                text = f"**{text}**" if metric in row.best else text
+                cells.append(f"{text} {SAME_AS_BEST}" if metric == board.primary and row.not_different else text)
             table.append(cells)
         lines += [tabulate(table, headers=headers, tablefmt="github", disable_numparse=True), ""]
     lines += ["Columns: " + "; ".join(f"`{m}` {METRICS[m].help}" for m in board.columns) + ".", ""]
+    if board.has_intervals:
+        settings = board.bootstrap
+        lines += [f"`[lo, hi]`: {settings['level']:.0%} bootstrap confidence interval of the test "
+                  f"{board.primary} ({settings['resamples']} resamples of the test set, seed "
+                  f"{settings['seed']}; over seeds, the interval of the mean). {SAME_AS_BEST}: not "
+                  "significantly different from the best configuration of its dataset (paired bootstrap "
+                  f"on the same test samples: the interval of the difference contains 0).", ""]
     if board.environments:
         lines += ["Measured with:", *[f"- {env}" for env in board.environments], ""]
     if board.failed:
@@ -76,7 +90,9 @@ def render_index(out_dir: Path) -> str:
 
 
 class CsvReporter(Reporter):
-    """One CSV row per dataset and configuration; mean and std columns per metric."""
+    """One CSV row per dataset and configuration; mean and std columns per metric, then the
+    primary metric's bootstrap interval and the not-different-from-the-best flag (empty
+    when the results kept no test predictions)."""
 
     name = "csv"
 
@@ -85,7 +101,8 @@ class CsvReporter(Reporter):
         writer = csv.writer(buffer, lineterminator="\n")
         metrics = list(dict.fromkeys([board.primary, *board.columns]))
         writer.writerow(["dataset", "task", "rank", "encoder", "alignment", "fusion", "robustness", "n_seeds",
-                         *[f"{m}_{part}" for m in metrics for part in ("mean", "std")]])
+                         *[f"{m}_{part}" for m in metrics for part in ("mean", "std")],
+                         f"{board.primary}_ci_lo", f"{board.primary}_ci_hi", "not_different_from_best"])
         for dataset in board.datasets:
             for row in dataset.rows:
                 values = []
@@ -93,6 +110,8 @@ class CsvReporter(Reporter):
                     stat = row.stats[m]
                     values += ["" if stat.mean is None else repr(stat.mean),
                                "" if stat.std is None else repr(stat.std)]
+                values += ["", ""] if row.ci is None else [repr(row.ci[0]), repr(row.ci[1])]
+                values.append("" if row.not_different is None else str(row.not_different).lower())
                 writer.writerow([dataset.dataset, dataset.task, row.rank, row.encoder, row.alignment,
                                  row.fusion, row.robustness, len(row.seeds), *values])
         return [write_text_atomic(out_dir / f"{board.suite}.csv", buffer.getvalue())]
