@@ -1,8 +1,9 @@
 """The ``mmbench`` command.
 
-Exit codes: 0 success; 1 some runs failed (their results say why); 2 bad input (a
-suite, a name, a path), reported as one short message without a traceback unless
-``--debug``. Heavy modules are imported inside the commands so ``--help`` is instant.
+Exit codes: 0 success; 1 some runs failed (their results say why) or ``compare`` found a
+regression; 2 bad input (a suite, a name, a path), reported as one short message without a
+traceback unless ``--debug``. Heavy modules are imported inside the commands so ``--help``
+is instant.
 """
 
 from __future__ import annotations
@@ -107,7 +108,38 @@ def build_parser() -> argparse.ArgumentParser:
     board.set_defaults(handler=cmd_leaderboard)
     _cache_parser(sub)
     _datasets_parser(sub)
+    _compare_parser(sub)
     return parser
+
+
+def _compare_parser(sub) -> None:
+    compare = sub.add_parser("compare", help="compare results with a baseline; exit 1 on a regression "
+                             "beyond seed noise (the CI gate)")
+    for name in ("baseline", "current"):
+        compare.add_argument(name, type=Path, help=f"{name}: a results folder (one JSON per run) or a "
+                             "leaderboard JSON")
+    compare.add_argument("--tolerance", type=float, default=0.02, help="absolute drop of a quality "
+                         "metric always accepted (default 0.02)")
+    compare.add_argument("--k", type=float, default=3.0, help="a quality drop within k x the seed std "
+                         "(the larger side's) is noise (default 3)")
+    compare.add_argument("--time-ratio", type=float, default=1.5, help="times may grow up to this factor "
+                         "(default 1.5); compared only on the same machine id")
+    compare.add_argument("--memory-ratio", type=float, default=1.3, help="memory may grow up to this "
+                         "factor (default 1.3); compared only on the same machine id")
+    compare.add_argument("--json", type=Path, metavar="FILE", help="also write the comparison as JSON")
+    compare.set_defaults(handler=cmd_compare)
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from mmbench import compare as gate
+
+    thresholds = gate.Thresholds(args.tolerance, args.k, args.time_ratio, args.memory_ratio)
+    comparison = gate.compare(gate.load_side(args.baseline), gate.load_side(args.current), thresholds)
+    out = _console()
+    gate.show(out, comparison)
+    if args.json:
+        out.print(f"wrote {gate.write_json(comparison, args.json)}")
+    return gate.EXIT_REGRESSION if comparison.regressions else EXIT_OK
 
 
 def _datasets_parser(sub) -> None:
