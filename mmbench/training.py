@@ -93,10 +93,21 @@ def loss_function(train: SplitData, class_weights: str) -> nn.Module:
 
 
 def make_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
+    """AdamW runs fused (one kernel per parameter instead of about eight Python-dispatched
+    ops) where torch has that kernel: the same update up to float rounding, and it was the
+    largest cost per step of the small heads trained here (benchmarks/README.md, P1)."""
+    params = list(model.parameters())
     if config.optimizer == "sgd":
-        return torch.optim.SGD(model.parameters(), lr=config.lr, momentum=config.momentum,
+        return torch.optim.SGD(params, lr=config.lr, momentum=config.momentum,
                                weight_decay=config.weight_decay)
-    return torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    return torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay,
+                             fused=_can_fuse(params) or None)
+
+
+def _can_fuse(params: list[torch.Tensor]) -> bool:
+    """torch's fused AdamW takes floating-point tensors on CPU or CUDA, all on one device."""
+    return bool(params) and len({p.device for p in params}) == 1 and all(
+        p.device.type in ("cpu", "cuda") and p.is_floating_point() for p in params)
 
 
 def model_mb(model: nn.Module) -> float:
@@ -152,7 +163,9 @@ def train_classifier(model: nn.Module, train: SplitData, val: SplitData, config:
         total_loss = 0.0
         for start, stop in batches:
             idx = order[start:stop]
-            loss = hooks.loss(model({k: x[idx] for k, x in inputs.items()}), targets[idx], criterion)
+            # index_select: the same rows as x[idx], without advanced indexing's overhead
+            loss = hooks.loss(model({k: x.index_select(0, idx) for k, x in inputs.items()}),
+                              targets.index_select(0, idx), criterion)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
