@@ -249,7 +249,9 @@ def test_fingerprint_follows_what_changes_vectors(llama, gpt2, tmp_path):
 
 def test_int8_fingerprint_names_the_torch_version(llama, monkeypatch):
     int8, full = _encoder(llama, quantize="int8").fingerprint(), _encoder(llama).fingerprint()
-    monkeypatch.setattr(causal_lm, "_torch_major_minor", lambda: "9.9")
+    real = causal_lm.package_version
+    monkeypatch.setattr(causal_lm, "package_version",
+                        lambda name, parts=1: "9.9" if name == "torch" else real(name, parts))
     assert _encoder(llama, quantize="int8").fingerprint() != int8
     assert _encoder(llama).fingerprint() == full
 

@@ -75,7 +75,6 @@ from __future__ import annotations
 import contextlib
 import functools
 import json
-import math
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -91,6 +90,8 @@ from mmbench_encoders.hf_local import (
     transformers_major,
 )
 from mmbench_encoders.model_cache import ModelCache
+from mmbench_encoders.texts import text_or_none
+from mmbench_encoders.versions import package_version
 
 PAPER_MODEL = "meta-llama/Llama-2-7b-hf"
 POOLINGS = ("mean", "last")
@@ -156,7 +157,7 @@ class CausalLM(Encoder):
             "transformers_major": transformers_major(),
         }
         if self.params["quantize"] == "int8":
-            identity["int8"] = {"scheme": INT8_SCHEME, "torch": _torch_major_minor()}
+            identity["int8"] = {"scheme": INT8_SCHEME, "torch": package_version("torch", parts=2)}
         return stable_hash(identity)
 
     # -- extraction -------------------------------------------------------------------
@@ -165,7 +166,7 @@ class CausalLM(Encoder):
         import numpy as np
         import torch
 
-        texts = [_as_text(item, i) for i, item in enumerate(items)]
+        texts = [text_or_none(self.name, item, i) for i, item in enumerate(items)]
         tokenizer, model = self.load_model()
         vectors = np.zeros((len(texts), int(model.config.hidden_size)), dtype=np.float32)
         ids = {i: tokens for i, tokens in _token_ids(tokenizer, texts, self.params["max_length"]).items()
@@ -253,15 +254,6 @@ def _pad_id(tokenizer: Any) -> int:
         if candidate is not None:
             return int(candidate)
     return 0
-
-
-def _as_text(item: Any, index: int) -> str | None:
-    if item is None or (isinstance(item, float) and math.isnan(item)):
-        return None
-    if isinstance(item, str):
-        return item
-    raise UserError(f"encoder 'causal_lm' encodes texts, but item {index} is a {type(item).__name__} "
-                    f"({item!r:.60}); give the dataset's text modality as strings")
 
 
 # -- loading ----------------------------------------------------------------------------
@@ -372,12 +364,3 @@ def int8_linear_type() -> type:
             return f"in_features={self.in_features}, out_features={self.out_features}, int8 weights"
 
     return Int8Linear
-
-
-def _torch_major_minor() -> str:
-    from importlib import metadata
-
-    try:
-        return ".".join(metadata.version("torch").split(".")[:2])
-    except metadata.PackageNotFoundError:
-        return "missing"

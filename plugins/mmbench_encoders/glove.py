@@ -35,7 +35,6 @@ file in another place gives the same vectors.
 
 from __future__ import annotations
 
-import math
 import string
 import threading
 import warnings
@@ -48,6 +47,7 @@ from mmbench.errors import UserError
 from mmbench.files import file_state, sha256_file
 from mmbench.params import Param
 from mmbench.plugin import Encoder, stable_hash
+from mmbench_encoders.texts import text_or_none
 
 #: Changes whenever ``tokenize`` changes what it returns (it is part of the fingerprint).
 TOKENISATION = "seed001-v1: lower, strip string.punctuation, whitespace split, truncate"
@@ -110,7 +110,7 @@ class Glove(Encoder):
         from mmbench.data import Encoded, TokenSequence
 
         index, matrix = load_glove(self.path)
-        texts = [_as_text(item, i) for i, item in enumerate(items)]
+        texts = [text_or_none(self.name, item, i) or "" for i, item in enumerate(items)]
         n, t, d = len(texts), self.params.get("max_tokens", 32), matrix.shape[1]
         keep_unknown = self.params.get("unknown", "skip") == "zero"
         values = np.zeros((n, t, d), dtype=np.float32)
@@ -240,15 +240,3 @@ def _line_problem(where: str, lineno: int, word: str, rest: str, dim: int | None
                 "(expected a word and its floats, separated by spaces)")
     return (f"{where}, line {lineno}: inconsistent dimensions: {len(fields)} values for "
             f"{word[:40]!r}, earlier lines have {dim}")
-
-
-# -- identity and helpers -----------------------------------------------------------------
-
-
-def _as_text(item: Any, index: int) -> str:
-    if item is None or (isinstance(item, float) and math.isnan(item)):
-        return ""
-    if isinstance(item, str):
-        return item
-    raise UserError(f"encoder 'glove' encodes texts, but item {index} is a {type(item).__name__} "
-                    f"({item!r:.60}); give the dataset's text modality as strings")

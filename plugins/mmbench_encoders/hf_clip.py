@@ -56,7 +56,6 @@ import copy
 import functools
 import importlib.util
 import json
-import math
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -77,6 +76,7 @@ from mmbench_encoders.hf_local import (
     transformers_major,
 )
 from mmbench_encoders.model_cache import ModelCache
+from mmbench_encoders.texts import text_or_none
 
 #: text handling per model family (see the module docstring)
 FAMILIES = {
@@ -207,7 +207,7 @@ class HfClip(Encoder):
                 yield rows, ({key: torch.cat([p[key] for p in prepared]) for key in prepared[0]}
                              if prepared else None)
             return
-        texts = [_as_text(item, i) for i, item in enumerate(items)]
+        texts = [text_or_none(self.name, item, i) for i, item in enumerate(items)]
         present = [i for i, text in enumerate(texts) if text is not None]
         ids = tokenizer([texts[i] for i in present], truncation=True, max_length=self.max_length)["input_ids"] \
             if present else []
@@ -248,7 +248,7 @@ class HfClip(Encoder):
 
         def prepare(items: Sequence[Any], augment: Augment | None = None) -> dict[str, Any]:
             if modality == "text":
-                texts = [_as_text(item, i) or "" for i, item in enumerate(items)]
+                texts = [text_or_none(self.name, item, i) or "" for i, item in enumerate(items)]
                 ids = tokenizer(texts, truncation=True, max_length=self.max_length)["input_ids"]
                 return self._pad(tokenizer, ids)
             images = [_blank_if_missing(open_image(item)) for item in items]
@@ -280,16 +280,6 @@ def _read_json(path: Path, model: str) -> dict[str, Any]:
         return json.loads(path.read_text())
     except (OSError, ValueError) as exc:
         raise UserError(f"encoder 'hf_clip': cannot read {path} ({exc}); {how_to_download(model)}") from None
-
-
-def _as_text(item: Any, index: int) -> str | None:
-    """A text item as a string, or None when missing."""
-    if item is None or (isinstance(item, float) and math.isnan(item)):
-        return None
-    if isinstance(item, str):
-        return item
-    raise UserError(f"encoder 'hf_clip' encodes texts, but item {index} is a {type(item).__name__} "
-                    f"({item!r:.60}); give the dataset's text modality as strings")
 
 
 def _image_backend() -> str:

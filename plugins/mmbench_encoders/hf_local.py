@@ -12,12 +12,12 @@ another folder give the same cache key and any changed file gives a new one.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
-from importlib import metadata
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from mmbench.errors import UserError
 from mmbench.files import file_state, sha256_file
+from mmbench_encoders.versions import package_version
 
 #: Weight files, by suffix; sharded checkpoints list every shard.
 WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pth", ".pt")
@@ -79,6 +79,18 @@ def _cached_snapshot(encoder: str, model: str) -> Path:
                         f"({exc})") from None
 
 
+def cached_file(repo: str, names: Iterable[str]) -> Path | None:
+    """The first of ``names`` that the local Hugging Face cache holds for ``repo`` (nothing
+    is downloaded), or None."""
+    from huggingface_hub import try_to_load_from_cache
+
+    for name in names:
+        found = try_to_load_from_cache(repo, name)
+        if isinstance(found, str) and Path(found).is_file():
+            return Path(found)
+    return None
+
+
 def weight_files(folder: Path) -> list[Path]:
     """The weight files in ``folder``: safetensors when there are any (transformers prefers
     them), else torch checkpoints."""
@@ -99,10 +111,7 @@ def folder_identity(folder: Path) -> dict[str, str]:
 def transformers_major() -> str:
     """The major version only: minor releases keep the forward passes the same; v5
     reworked the tokenizer backends, so a major change is a new fingerprint."""
-    try:
-        return metadata.version("transformers").split(".")[0]
-    except metadata.PackageNotFoundError:
-        return "missing"
+    return package_version("transformers")
 
 
 @contextlib.contextmanager

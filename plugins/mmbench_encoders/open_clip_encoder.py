@@ -55,7 +55,6 @@ import copy
 import functools
 import json
 import logging
-import math
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -70,10 +69,13 @@ from mmbench.trainable import Augment, TrainableEncoder
 from mmbench_encoders.batching import decode_threads, open_image, prepared_batches
 from mmbench_encoders.hf_local import (
     IDENTITY_FILES,
+    cached_file,
     how_to_download,
     resolve_model_folder,
 )
 from mmbench_encoders.model_cache import ModelCache
+from mmbench_encoders.texts import text_or_none
+from mmbench_encoders.versions import package_version
 
 RANDOM_INIT = "none"
 HUB_PREFIX = "hf-hub:"
@@ -185,7 +187,7 @@ class OpenClip(Encoder):
                                           if (self.tokenizer_dir / name).is_file()})},
             "normalize": self.params["normalize"],
             "dtype": "float32",
-            "open_clip_major": _open_clip_major(),
+            "open_clip_major": package_version("open_clip_torch"),
         })
 
     # -- extraction -------------------------------------------------------------------
@@ -229,7 +231,7 @@ class OpenClip(Encoder):
         import torch
 
         model, tokenizer = self.load_model()
-        texts = [_as_text(item, i) for i, item in enumerate(items)]
+        texts = [text_or_none(self.name, item, i) for i, item in enumerate(items)]
         present = [i for i, text in enumerate(texts) if text is not None]
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
         batch_size = self.params["batch_size"]
@@ -288,7 +290,7 @@ class OpenClip(Encoder):
             net = copy.deepcopy(model, memo)
 
             def prepare(items: Sequence[Any], augment: Augment | None = None) -> Any:
-                texts = [_as_text(item, i) for i, item in enumerate(items)]
+                texts = [text_or_none(self.name, item, i) for i, item in enumerate(items)]
                 return tokenizer([text if text is not None else "" for text in texts])
 
         net.requires_grad_(True)
@@ -481,7 +483,7 @@ def _cached_tag_file(model: str, tag: str, cfg: dict[str, Any]) -> Path:
             return path
         tried.append(f"the file {cfg['file']}")
     if cfg.get("hf_hub"):
-        from huggingface_hub import constants, try_to_load_from_cache
+        from huggingface_hub import constants
 
         # "org/name/" means the default file; "org/name/file.bin" a named one
         repo, filename = cfg["hf_hub"].rsplit("/", 1)
@@ -493,10 +495,9 @@ def _cached_tag_file(model: str, tag: str, cfg: dict[str, Any]) -> Path:
             names = [filename[:-4] + ".safetensors", filename]
         else:
             names = [filename]
-        for name in names:
-            found = try_to_load_from_cache(repo, name)
-            if isinstance(found, str) and Path(found).is_file():
-                return Path(found)
+        found = cached_file(repo, names)
+        if found is not None:
+            return found
         tried.append(f"https://huggingface.co/{repo} ({' or '.join(names)}) into the Hugging Face "
                      f"cache {constants.HF_HUB_CACHE} (`hf download {repo} {filename}` on a machine with "
                      "network, then copy the cache folder)")
@@ -537,11 +538,11 @@ def _hf_text_tower_dir(model: str, folder: Path | None, hf_name: str | None) -> 
         return folder
     if Path(hf_name).expanduser().is_dir():
         return Path(hf_name).expanduser()
-    from huggingface_hub import constants, try_to_load_from_cache
+    from huggingface_hub import constants
 
-    found = try_to_load_from_cache(hf_name, "config.json")
-    if isinstance(found, str) and Path(found).is_file():
-        return Path(found).parent
+    found = cached_file(hf_name, ["config.json"])
+    if found is not None:
+        return found.parent
     where = f"into the model folder {str(folder)!r} or " if folder is not None else ""
     raise UserError(f"encoder 'open_clip': the text tower of {model!r} is the Hugging Face model {hf_name!r}, "
                     f"whose config.json (only that file: the weights are in the open_clip checkpoint) is "
@@ -573,21 +574,3 @@ def _hf_tokenizer_dir(model: str, folder: Path | None, hf_name: str | None) -> P
     except (LocalEntryNotFoundError, FileNotFoundError):
         raise UserError(f"encoder 'open_clip': the tokenizer of {model!r} ({hf_name!r}) is not in the local "
                         f"Hugging Face cache and nothing is downloaded; {how_to_download(hf_name)}") from None
-
-
-def _as_text(item: Any, index: int) -> str | None:
-    if item is None or (isinstance(item, float) and math.isnan(item)):
-        return None
-    if isinstance(item, str):
-        return item
-    raise UserError(f"encoder 'open_clip' encodes texts, but item {index} is a {type(item).__name__} "
-                    f"({item!r:.60}); give the dataset's text modality as strings")
-
-
-def _open_clip_major() -> str:
-    from importlib import metadata
-
-    try:
-        return metadata.version("open_clip_torch").split(".")[0]
-    except metadata.PackageNotFoundError:
-        return "missing"

