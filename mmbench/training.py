@@ -181,12 +181,7 @@ def train_classifier(model: nn.Module, train: SplitData, val: SplitData, config:
         record = {"epoch": epoch, "train_loss": total_loss / max(n, 1),
                   "val_loss": float(criterion(val_logits, val_targets)),
                   **{f"val_{name}": value for name, value in quality.items()}}
-        report.history.append(record)
-        stop = selection.update(epoch, record["val_loss"], quality)
-        report.best_epoch = selection.best_epoch
-        if on_epoch is not None:
-            on_epoch(epoch, config.epochs)
-        if stop:
+        if selection.end_epoch(report, record, quality, on_epoch):
             break
     selection.restore()
     return report
@@ -199,10 +194,23 @@ class BestEpoch:
 
     def __init__(self, model: nn.Module, config: TrainConfig):
         self.model, self.monitor, self.patience = model, config.monitor, config.patience
+        self.epochs = config.epochs
         self.best_epoch: int | None = None
         self.best_score = -np.inf
         self.best_state: dict | None = None
         self.stale = 0
+
+    def end_epoch(self, report: FitReport, record: dict[str, Any], quality: dict[str, float],
+                  on_epoch: EpochCallback | None) -> bool:
+        """Close an epoch as every epoch loop must: keep its ``record`` (epoch, losses,
+        validation metrics) in the history, update the best epoch, report progress;
+        True when training should stop."""
+        report.history.append(record)
+        stop = self.update(record["epoch"], record["val_loss"], quality)
+        report.best_epoch = self.best_epoch
+        if on_epoch is not None:
+            on_epoch(record["epoch"], self.epochs)
+        return stop
 
     def update(self, epoch: int, val_loss: float, quality: dict[str, float]) -> bool:
         """Take this epoch's validation numbers; True when training should stop."""

@@ -20,8 +20,8 @@ import torch
 from torch import nn
 
 from mmbench import metrics
-from mmbench.trainable import Augment, TrainableEncoder, to_device
 from mmbench.train_config import FitReport, TrainConfig
+from mmbench.trainable import Augment, TrainableEncoder, to_device
 from mmbench.training import BestEpoch, batch_bounds, logits, model_mb, probabilities
 
 
@@ -138,12 +138,7 @@ class Loop:
             record = {"epoch": epoch, "train_loss": total_loss / max(len(train), 1),
                       "val_loss": float(criterion(val_logits.to(self.device), val.labels.to(self.device))),
                       "train_s": seconds, **{f"val_{name}": value for name, value in quality.items()}}
-            report.history.append(record)
-            stop = selection.update(epoch, record["val_loss"], quality)
-            report.best_epoch = selection.best_epoch
-            if on_epoch is not None:
-                on_epoch(epoch, config.epochs)
-            if stop:
+            if selection.end_epoch(report, record, quality, on_epoch):
                 break
         selection.restore()
         return report
