@@ -55,11 +55,16 @@ def build_parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="run a suite (skips runs that already have results)")
     run.add_argument("suite", type=Path, help="suite TOML file")
     run.add_argument("--dry-run", action="store_true", help="validate and print the expanded grid; run nothing")
-    run.add_argument("--workers", type=int, default=1, help="worker processes (default 1: in-process)")
+    run.add_argument("--workers", type=int, default=None, help="worker processes (default 1: in-process; "
+                     "with --executor dask and no --scheduler: the local Dask cluster's workers)")
     run.add_argument("--threads", type=int, default=0, help="torch threads per run (overrides the suite)")
     run.add_argument("--rerun", action="store_true", help="run again even where results exist")
     run.add_argument("--device", default="cpu", help="torch device for extraction and training: cpu "
                      "(default), cuda, cuda:N, mps or auto; the cache and run ids do not depend on it")
+    run.add_argument("--executor", choices=("local", "dask"), help="where runs execute (default: the "
+                     "suite's [executor] kind, else local); dask needs `pip install \"mmbench[dask]\"`")
+    run.add_argument("--scheduler", metavar="ADDRESS", help="Dask scheduler, e.g. tcp://host:8786 (implies "
+                     "--executor dask); without it a local Dask cluster is started")
     _output_options(run)
     run.set_defaults(handler=cmd_run)
 
@@ -105,6 +110,13 @@ def build_parser() -> argparse.ArgumentParser:
     board = sub.add_parser("leaderboard", help="rebuild a suite's leaderboard from its result files")
     board.add_argument("suite", type=Path)
     _output_options(board)
+    readme = board.add_mutually_exclusive_group()
+    readme.add_argument("--update-readme", type=Path, nargs="?", const=Path("README.md"), metavar="README",
+                        help="also write the ranking across datasets into README (default README.md) "
+                        "between <!-- mmbench:leaderboard SUITE --> and <!-- /mmbench:leaderboard SUITE -->")
+    readme.add_argument("--check-readme", type=Path, nargs="?", const=Path("README.md"), metavar="README",
+                        help="write nothing: exit 1 if README's section differs from the one the committed "
+                        "leaderboard JSON (<output>/SUITE.json) gives (for CI)")
     board.set_defaults(handler=cmd_leaderboard)
     _cache_parser(sub)
     _datasets_parser(sub)
@@ -211,7 +223,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from mmbench.device import resolve_device
     from mmbench.executor import pending_runs, run_suite
 
-    if args.workers < 1:
+    if args.workers is not None and args.workers < 1:
         from mmbench.errors import UserError
 
         raise UserError(f"--workers must be at least 1, got {args.workers}")
@@ -224,8 +236,20 @@ def cmd_run(args: argparse.Namespace) -> int:
                   f"(results in {suite.results_dir})")
         return EXIT_OK
     device = resolve_device(args.device)
-    outcome = run_suite(suite, registry, workers=args.workers, threads=args.threads, rerun=args.rerun,
-                        device=device)
+    executor = suite.executor.get("kind", "local") if args.executor is None else args.executor
+    if args.scheduler:
+        executor = "dask"
+    if executor == "dask":
+        from mmbench.dask_executor import run_suite_dask
+
+        cluster = suite.executor.get("local_cluster", {})
+        outcome = run_suite_dask(suite, registry, address=args.scheduler or suite.executor.get("address") or None,
+                                 n_workers=args.workers or cluster.get("n_workers") or None,
+                                 threads_per_worker=cluster.get("threads_per_worker"), threads=args.threads,
+                                 rerun=args.rerun, device=device)
+    else:
+        outcome = run_suite(suite, registry, workers=args.workers or 1, threads=args.threads, rerun=args.rerun,
+                            device=device)
     paths = _write_leaderboard(suite, registry, out)
     out.print(f"{len(outcome.ok)} runs finished, {len(outcome.failed)} failed, {outcome.skipped} "
               f"skipped (already done); results in {suite.results_dir}; leaderboard: "
@@ -237,11 +261,47 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_leaderboard(args: argparse.Namespace) -> int:
+    from mmbench import readme
+
     registry, suite = _load(args)
     out = _console()
+    page = Path(suite.report["output"]) / f"{suite.name}.md"
+    if args.check_readme:
+        old, new = readme.rendered(args.check_readme, _committed_board(suite), page)
+        if old != new:
+            print(readme.diff(old, new, args.check_readme), end="")
+            out.print(f"[red]{args.check_readme} is out of date[/red] with {page.with_suffix('.json')}: run "
+                      f"`mmbench leaderboard {args.suite} --update-readme {args.check_readme}`")
+            return EXIT_RUNS_FAILED
+        out.print(f"{args.check_readme} is current with {page.with_suffix('.json')}")
+        return EXIT_OK
     paths = _write_leaderboard(suite, registry, out)
+    if args.update_readme:
+        from mmbench.files import write_text_atomic
+
+        old, new = readme.rendered(args.update_readme, _committed_board(suite), page)
+        if old != new:
+            paths.append(write_text_atomic(args.update_readme, new))
     out.print("wrote " + ", ".join(str(p) for p in paths))
     return EXIT_OK
+
+
+def _committed_board(suite):
+    """The leaderboard as its JSON file holds it (what a commit would carry)."""
+    import json
+
+    from mmbench.errors import UserError
+    from mmbench.leaderboard import Leaderboard
+
+    path = Path(suite.report["output"]) / f"{suite.name}.json"
+    try:
+        return Leaderboard.from_dict(json.loads(path.read_text(encoding="utf-8")))
+    except FileNotFoundError:
+        raise UserError(f"{path}: no leaderboard JSON; the json reporter writes it with "
+                        f"`mmbench leaderboard {suite.path}`") from None
+    except (ValueError, KeyError, TypeError) as exc:
+        raise UserError(f"{path}: not a leaderboard JSON this mmbench can read ({exc!r}); rebuild it with "
+                        f"`mmbench leaderboard {suite.path}`") from None
 
 
 def _write_leaderboard(suite, registry, out) -> list[Path]:

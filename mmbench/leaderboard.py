@@ -3,9 +3,11 @@
 Per dataset, one row per configuration with mean and std over seeds, the best value per
 column marked and a rank on the primary metric. When the runs kept their test predictions,
 the primary metric also gets a 95% bootstrap interval and a flag on every configuration not
-significantly different from the best (``mmbench.bootstrap``). Everything is sorted and formatted the
-same way every time: an unchanged result set gives byte-identical files, so a committed
-leaderboard shows no churn in git.
+significantly different from the best (``mmbench.bootstrap``). Across datasets, each
+configuration gets its mean rank and Borda count, so one table answers "what should I use".
+Numbers a paper printed (the suite's ``[[report.reference]]``) travel beside the measured ones.
+Everything is sorted and formatted the same way every time: an unchanged result set gives
+byte-identical files, so a committed leaderboard shows no churn in git.
 """
 
 from __future__ import annotations
@@ -53,6 +55,32 @@ class Row:
     #: the paired interval of (this row - the best row) on the primary metric contains 0;
     #: None for the best row itself and where it cannot be computed
     not_different: bool | None = None
+    #: what the runs were, as values (the labels are for reading): encoders, alignment,
+    #: fusion (with training settings) and robustness of the run spec, e.g. for plots of a
+    #: metric against lambda or the missing rate
+    settings: dict[str, Any] = field(default_factory=dict)
+    #: metric -> {"value", "source"}: the number a paper printed for this configuration
+    references: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    @property
+    def config(self) -> str:
+        config = f"{self.encoder} / {self.alignment} / {self.fusion}"
+        return config if self.robustness == "-" else f"{config} / {self.robustness}"
+
+
+@dataclass
+class OverallRow:
+    """One configuration across the datasets it ran on."""
+
+    encoder: str
+    alignment: str
+    fusion: str
+    robustness: str
+    #: dataset -> its rank there (1 = best)
+    ranks: dict[str, int]
+    mean_rank: float
+    #: configurations it beat, summed over datasets (Borda count)
+    borda: int
 
     @property
     def config(self) -> str:
@@ -83,6 +111,8 @@ class Leaderboard:
     environments: list[str]
     #: resamples, seed and level of the intervals
     bootstrap: dict[str, Any] = field(default_factory=dict)
+    #: every configuration ranked across the datasets it ran on
+    overall: list[OverallRow] = field(default_factory=list)
 
     @property
     def has_intervals(self) -> bool:
@@ -114,14 +144,41 @@ class Leaderboard:
                             "not_different_from_best": row.not_different,
                             "metrics": {m: {"mean": s.mean, "std": s.std, "n": s.n}
                                         for m, s in row.stats.items()},
+                            "settings": row.settings,
+                            "references": row.references,
                         }
                         for row in board.rows
                     ],
                 }
                 for board in self.datasets
             ],
+            "overall": [
+                {"encoder": o.encoder, "alignment": o.alignment, "fusion": o.fusion, "robustness": o.robustness,
+                 "ranks": o.ranks, "mean_rank": o.mean_rank, "borda": o.borda}
+                for o in self.overall
+            ],
             "failed": self.failed,
         }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Leaderboard:
+        """A leaderboard read back from its JSON (``to_dict``), e.g. to render the README."""
+        boards = []
+        for board in data["datasets"]:
+            rows = []
+            for r in board["rows"]:
+                ci = r.get("ci")
+                rows.append(Row(encoder=r["encoder"], alignment=r["alignment"], fusion=r["fusion"],
+                                robustness=r["robustness"], seeds=list(r["seeds"]),
+                                stats={m: Stat(v["mean"], v["std"], v["n"]) for m, v in r["metrics"].items()},
+                                rank=r["rank"], best=list(r["best"]),
+                                ci=None if ci is None else (ci["lo"], ci["hi"]),
+                                not_different=r.get("not_different_from_best"),
+                                settings=r.get("settings", {}), references=r.get("references", {})))
+            boards.append(DatasetBoard(board["dataset"], board["task"], rows))
+        overall = [OverallRow(**o) for o in data.get("overall", [])]
+        return cls(data["suite"], data["description"], data["primary"], list(data["columns"]), boards,
+                   list(data["failed"]), list(data["environments"]), dict(data.get("bootstrap", {})), overall)
 
 
 def build(suite: Suite) -> tuple[Leaderboard, list[str]]:
@@ -142,18 +199,22 @@ def build(suite: Suite) -> tuple[Leaderboard, list[str]]:
     if lost:
         notes.append(f"{len(lost)} result(s) name a test-predictions file that is missing or unreadable "
                      f"(e.g. {lost[0]}); their rows have no confidence interval")
-    board = from_results(results, suite.name, suite.description, suite.report["primary"],
-                         list(suite.report["columns"]), predictions=predictions,
+    references = suite.report.get("reference", [])
+    columns = list(dict.fromkeys([*suite.report["columns"], *(ref["metric"] for ref in references)]))
+    board = from_results(results, suite.name, suite.description, suite.report["primary"], columns,
+                         predictions=predictions,
                          resamples=int(suite.report.get("bootstrap", bootstrap.RESAMPLES)),
-                         seed=int(suite.report.get("bootstrap_seed", bootstrap.SEED)))
+                         seed=int(suite.report.get("bootstrap_seed", bootstrap.SEED)), references=references)
     return board, notes
 
 
 def from_results(results: list[dict[str, Any]], suite: str, description: str, primary: str,
                  columns: list[str], predictions: dict[str, dict[str, np.ndarray] | None] | None = None,
-                 resamples: int = bootstrap.RESAMPLES, seed: int = bootstrap.SEED) -> Leaderboard:
+                 resamples: int = bootstrap.RESAMPLES, seed: int = bootstrap.SEED,
+                 references: list[dict[str, Any]] | None = None) -> Leaderboard:
     """Aggregate result records (in grid order) into a leaderboard; ``predictions`` (the
-    test predictions per run id, ``results.read_predictions``) add the bootstrap intervals."""
+    test predictions per run id, ``results.read_predictions``) add the bootstrap intervals,
+    ``references`` (a suite's ``[[report.reference]]`` entries) the papers' numbers."""
     metrics = list(dict.fromkeys([primary, *columns]))
     groups: dict[str, dict[tuple[str, str, str, str], list[dict]]] = {}
     tasks: dict[str, str] = {}
@@ -175,8 +236,13 @@ def from_results(results: list[dict[str, Any]], suite: str, description: str, pr
         for (enc, al, fu, rob), runs in configs.items():
             rows.append(Row(encoder=enc, alignment=al, fusion=fu, robustness=rob,
                             seeds=sorted(r["spec"]["seed"] for r in runs),
-                            stats={m: _stat([r["metrics"].get(m) for r in runs]) for m in metrics}))
+                            stats={m: _stat([r["metrics"].get(m) for r in runs]) for m in metrics},
+                            settings=_settings(runs[0]["spec"])))
             runs_of[id(rows[-1])] = runs
+        for ref in references or []:
+            for row in rows:
+                if ref["dataset"] == dataset and ref["config"] == row.config:
+                    row.references[ref["metric"]] = {"value": ref["value"], "source": ref["source"]}
         _rank(rows, primary)
         _mark_best(rows, metrics)
         if predictions and resamples > 0:
@@ -188,7 +254,34 @@ def from_results(results: list[dict[str, Any]], suite: str, description: str, pr
         for e in (r.get("environment", {}) for r in results if r["status"] == "ok")
     })
     settings = {"resamples": resamples, "seed": seed, "level": bootstrap.LEVEL}
-    return Leaderboard(suite, description, primary, columns, boards, failed, environments, settings)
+    return Leaderboard(suite, description, primary, columns, boards, failed, environments, settings,
+                       overall=_overall(boards, primary))
+
+
+#: the parts of a run's spec that tell configurations apart (not the dataset, seed or split)
+SETTING_KEYS = ("encoders", "alignment", "fusion", "robustness")
+
+
+def _settings(spec: dict[str, Any]) -> dict[str, Any]:
+    return {key: spec[key] for key in SETTING_KEYS if key in spec}
+
+
+def _overall(boards: list[DatasetBoard], primary: str) -> list[OverallRow]:
+    """Mean rank and Borda count of every configuration, best first: more datasets first
+    (a mean over fewer datasets is not comparable), then lower mean rank, then more
+    configurations beaten."""
+    found: dict[tuple[str, str, str, str], dict[str, tuple[int, int]]] = {}
+    for board in boards:
+        ranked = [row for row in board.rows if row.stats[primary].mean is not None]  # ranks 1..n
+        for row in ranked:
+            found.setdefault((row.encoder, row.alignment, row.fusion, row.robustness), {})[board.dataset] = (
+                row.rank, len(ranked) - row.rank)
+    rows = [OverallRow(*key, ranks={d: rank for d, (rank, _) in sorted(per.items())},
+                       mean_rank=statistics.fmean(rank for rank, _ in per.values()),
+                       borda=sum(beaten for _, beaten in per.values()))
+            for key, per in found.items()]
+    rows.sort(key=lambda o: (-len(o.ranks), o.mean_rank, -o.borda, o.config))
+    return rows
 
 
 def _add_intervals(rows: list[Row], runs_of: dict[int, list[dict]], primary: str, task: str,
@@ -265,6 +358,6 @@ def write(board: Leaderboard, out_dir: Path, reporters: list[Any]) -> list[Path]
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
-    for reporter in reporters:
+    for reporter in sorted(reporters, key=lambda r: r.embeds_others):  # pages after what they embed
         written.extend(reporter.write(board, out_dir))
     return written

@@ -205,6 +205,9 @@ class Reporter(Plugin):
     """Writes a leaderboard in one format (markdown, CSV, JSON, plots...)."""
 
     kind = "reporter"
+    #: a page that embeds files other reporters write (the markdown page shows the plots):
+    #: it runs after the others
+    embeds_others: bool = False
 
     def write(self, board: Leaderboard, out_dir: Path) -> list[Path]:
         raise NotImplementedError

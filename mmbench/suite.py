@@ -43,7 +43,26 @@ REPORT_PARAMS = (
           "(0: no intervals)", min=0),
     Param("bootstrap_seed", int, 0, "seed of the resampled test indices"),
 )
-TABLES = ("suite", "split", "train", "datasets", "encoders", "alignments", "fusions", "robustness", "report")
+#: ``[[report.reference]]``: a number a paper printed, shown beside the measured one
+REFERENCE_PARAMS = (
+    Param("dataset", str, Param.REQUIRED, "dataset label of this suite"),
+    Param("config", str, Param.REQUIRED, "configuration as the leaderboard prints it: "
+          "'encoder / alignment / fusion', plus ' / robustness' under [robustness]"),
+    Param("metric", str, Param.REQUIRED, "metric the number is", choices=tuple(METRICS)),
+    Param("value", float, Param.REQUIRED, "the number as the source prints it"),
+    Param("source", str, Param.REQUIRED, "paper and table or figure (and how its protocol differs)"),
+)
+#: ``[executor]``: where the grid runs; not part of any run id (it changes how fast, not what)
+EXECUTOR_PARAMS = (
+    Param("kind", str, "local", "local (this machine) or dask (a Dask cluster)", choices=("local", "dask")),
+    Param("address", str, "", "dask scheduler address, e.g. tcp://host:8786; empty: start a local cluster"),
+)
+LOCAL_CLUSTER_PARAMS = (
+    Param("n_workers", int, 0, "worker processes of the local Dask cluster (0: one per core)", min=0),
+    Param("threads_per_worker", int, 1, "threads per worker; torch uses as many per run", min=1),
+)
+TABLES = ("suite", "split", "train", "datasets", "encoders", "alignments", "fusions", "robustness", "report",
+          "executor")
 #: Keys of an axis entry that belong to the harness, not to the plugin's parameters.
 RESERVED = {"name", "label"}
 AXES = {"datasets": "dataset", "encoders": "encoder", "alignments": "alignment", "fusions": "fusion"}
@@ -128,6 +147,8 @@ class Suite:
     fusions: list[PluginConfig]
     report: dict[str, Any]
     robustness: list[dict[str, Any] | None] = field(default_factory=lambda: [None])
+    #: ``[executor]``: kind, address and local_cluster (n_workers, threads_per_worker)
+    executor: dict[str, Any] = field(default_factory=dict)
 
     def runs(self) -> list[RunSpec]:
         """The grid, in a stable order (datasets outermost, seeds innermost).
@@ -182,7 +203,10 @@ class _SuiteReader:
         split = self.table("split", SPLIT_PARAMS)
         train = self.table("train", TRAIN_PARAMS)
         self.suite_train = {k: v for k, v in train.items() if k in self.raw.get("train", {})}
-        report = self.table("report", REPORT_PARAMS)
+        report = self.table("report", REPORT_PARAMS, nested=("reference",))
+        report["reference"] = self.references()
+        executor = self.table("executor", EXECUTOR_PARAMS, nested=("local_cluster",))
+        executor["local_cluster"] = self.sub_table("executor", "local_cluster", LOCAL_CLUSTER_PARAMS)
         seeds = suite.get("seeds", [])
         if not seeds or not all(isinstance(s, int) and not isinstance(s, bool) for s in seeds):
             self.problem("[suite] seeds", f"expected a non-empty list of integers, got {seeds!r}")
@@ -207,20 +231,75 @@ class _SuiteReader:
         self.check_unique_labels("fusions", [f.label for f in fusions])
         if self.problems:
             raise SuiteError(self.problems)
-        return Suite(path=self.path, name=suite["name"], description=suite["description"],
-                     seeds=seeds, threads=suite["threads"], split=split,
-                     datasets=datasets, encoders=encoders, alignments=alignments,
-                     fusions=fusions, report=report, robustness=robustness)
+        built = Suite(path=self.path, name=suite["name"], description=suite["description"],
+                      seeds=seeds, threads=suite["threads"], split=split,
+                      datasets=datasets, encoders=encoders, alignments=alignments,
+                      fusions=fusions, report=report, robustness=robustness, executor=executor)
+        self.check_references(built)
+        if self.problems:
+            raise SuiteError(self.problems)
+        return built
 
-    def table(self, key: str, declared: tuple[Param, ...]) -> dict[str, Any]:
+    def table(self, key: str, declared: tuple[Param, ...], nested: tuple[str, ...] = ()) -> dict[str, Any]:
+        """A table's parameters; keys in ``nested`` are sub-tables read on their own."""
         given = self.raw.get(key, {})
         if not isinstance(given, dict):
             self.problem(f"[{key}]", "expected a table ([" + key + "]), not an array or value")
             return {}
+        given = {k: v for k, v in given.items() if k not in nested}
         resolved, problems = resolve_params(declared, given)
         for param_key, message in problems:
             self.problem(f"[{key}] {param_key}", message)
         return resolved
+
+    def sub_table(self, key: str, sub: str, declared: tuple[Param, ...]) -> dict[str, Any]:
+        outer = self.raw.get(key, {})
+        given = outer.get(sub, {}) if isinstance(outer, dict) else {}
+        if not isinstance(given, dict):
+            self.problem(f"[{key}] {sub}", f"expected a table, e.g. {sub} = {{ n_workers = 2 }}")
+            return {}
+        resolved, problems = resolve_params(declared, given)
+        for param_key, message in problems:
+            self.problem(f"[{key}] {sub}.{param_key}", message)
+        return resolved
+
+    def references(self) -> list[dict[str, Any]]:
+        raw = self.raw.get("report", {})
+        raw = raw.get("reference", []) if isinstance(raw, dict) else []
+        if not isinstance(raw, list) or not all(isinstance(e, dict) for e in raw):
+            self.problem("[[report.reference]]", "expected an array of tables: write each entry as "
+                         "[[report.reference]]")
+            return []
+        references = []
+        for i, entry in enumerate(raw):
+            resolved, problems = resolve_params(REFERENCE_PARAMS, entry)
+            for key, message in problems:
+                self.problem(f"[[report.reference]] #{i + 1} {key}", message)
+            if not problems:
+                references.append(resolved)
+        return references
+
+    def check_references(self, suite: Suite) -> None:
+        """Each reference must name a configuration of the grid (once per metric): a typo
+        would otherwise print the paper's number beside nothing."""
+        configs: dict[str, set[str]] = {}
+        for spec in suite.runs():
+            labels = spec.labels()
+            configs.setdefault(labels["dataset"], set()).add(labels["config"])
+        seen: set[tuple[str, str, str]] = set()
+        for i, ref in enumerate(suite.report["reference"]):
+            where = f"[[report.reference]] #{i + 1}"
+            key = (ref["dataset"], ref["config"], ref["metric"])
+            if ref["dataset"] not in configs:
+                self.problem(f"{where} dataset", f"no dataset labelled {ref['dataset']!r}; "
+                             + did_you_mean(ref["dataset"], configs))
+            elif ref["config"] not in configs[ref["dataset"]]:
+                self.problem(f"{where} config", f"dataset {ref['dataset']!r} has no configuration "
+                             f"{ref['config']!r}; " + did_you_mean(ref["config"], configs[ref["dataset"]])
+                             + " (`mmbench run SUITE --dry-run` lists them)")
+            elif key in seen:
+                self.problem(where, f"a second {ref['metric']} for {ref['dataset']!r} / {ref['config']!r}")
+            seen.add(key)
 
     def robustness_axis(self) -> list[dict[str, Any] | None]:
         """One settings dict per point of the ``[robustness]`` sweeps; [None] without it."""

@@ -66,3 +66,74 @@ def test_files_are_byte_identical_for_the_same_results(tmp_path):
     first = {p.name: p.read_bytes() for r in reporters for p in r.write(board(), tmp_path / "one")}
     second = {p.name: p.read_bytes() for r in reporters for p in r.write(board(), tmp_path / "two")}
     assert first == second and len(first) == 4
+
+
+REFERENCE = {"dataset": "d", "config": "- / - / b", "metric": "auroc", "value": 0.85, "source": "paper X, Table 2"}
+
+
+def test_a_papers_number_sits_beside_the_measured_one_in_every_format(tmp_path):
+    lb = from_results(RESULTS, "demo", "", "auroc", ["auroc"], references=[REFERENCE])
+    page = MarkdownReporter().write(lb, tmp_path)[0].read_text()
+    csv_text = CsvReporter().write(lb, tmp_path)[0].read_text().splitlines()
+
+    assert lb.datasets[0].rows[0].references == {"auroc": {"value": 0.85, "source": "paper X, Table 2"}}
+    assert lb.datasets[0].rows[1].references == {}
+    assert "| auroc             | auroc (paper)   |" in page
+    assert "| **0.800 ± 0.020** | 0.850           |" in page
+    assert "(paper): the number the source prints for that configuration: paper X, Table 2." in page
+    header = csv_text[0].split(",")
+    assert header[-1] == "auroc_paper"
+    assert csv_text[1].split(",")[-1] == "0.85" and csv_text[2].split(",")[-1] == ""
+
+
+TWO_DATASETS = (
+    [result(f, 0, v, dataset="d1") for f, v in (("a", 0.9), ("b", 0.8), ("c", 0.7))]
+    + [result(f, 0, v, dataset="d2") for f, v in (("a", 0.6), ("b", 0.65), ("c", 0.5))]
+    + [result("only_d2", 0, 0.99, dataset="d2")]
+)
+
+
+def test_configurations_are_ranked_across_datasets_by_mean_rank_and_borda():
+    lb = from_results(TWO_DATASETS, "demo", "", "auroc", ["auroc"])
+
+    overall = [(o.fusion, o.ranks, o.mean_rank, o.borda) for o in lb.overall]
+    # d1: a 1, b 2, c 3; d2: only_d2 1, b 2, a 3, c 4 -> Borda counts configurations beaten
+    assert overall == [("a", {"d1": 1, "d2": 3}, 2.0, 2 + 1),
+                       ("b", {"d1": 2, "d2": 2}, 2.0, 1 + 2),
+                       ("c", {"d1": 3, "d2": 4}, 3.5, 0),
+                       ("only_d2", {"d2": 1}, 1.0, 3)]  # fewer datasets: after the rest
+
+
+def test_the_page_shows_the_ranking_across_datasets(tmp_path):
+    page = MarkdownReporter().write(from_results(TWO_DATASETS, "demo", "", "auroc", ["auroc"]), tmp_path)[0]
+    text = page.read_text()
+
+    assert "## Across datasets" in text
+    assert "| 1      | - / - / a       | 2.00        | 3       | **0.900 (1)** | 0.600 (3)     |" in text
+
+
+def test_a_leaderboard_survives_its_json_unchanged():
+    from mmbench.leaderboard import Leaderboard
+
+    lb = from_results(TWO_DATASETS, "demo", "d", "auroc", ["auroc"], references=[
+        {**REFERENCE, "dataset": "d1", "config": "- / - / a"}])
+
+    assert Leaderboard.from_dict(lb.to_dict()).to_dict() == lb.to_dict()
+
+
+def test_the_page_embeds_images_other_reporters_write_whatever_the_order(tmp_path):
+    from mmbench.leaderboard import write
+    from mmbench.plugin import Reporter
+
+    class Figures(Reporter):
+        name = "figures"
+
+        def write(self, board, out_dir):
+            path = out_dir / board.suite / "sweep.png"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(b"\x89PNG")
+            return [path]
+
+    write(board(), tmp_path, [MarkdownReporter(), Figures()])
+
+    assert "![sweep](demo/sweep.png)" in (tmp_path / "demo.md").read_text()

@@ -23,6 +23,7 @@ DATASET = """
 name = "synthetic"
 n_samples = 100
 """
+LABELLED = DATASET + 'label = "d"\n'
 EARLY = """
 [[fusions]]
 name = "early"
@@ -72,6 +73,32 @@ BAD = {
     "no fusions": (
         SUITE + DATASET,
         ["[[fusions]]: the suite needs at least one [[fusions]] entry"]),
+    "reference to a configuration not in the grid": (
+        SUITE + LABELLED + EARLY + "[[report.reference]]\ndataset = 'd'\nconfig = '- / - / eraly'\n"
+        "metric = 'auroc'\nvalue = 0.9\nsource = 'paper, Table 1'\n",
+        ["[[report.reference]] #1 config", "no configuration '- / - / eraly'", "did you mean '- / - / early'?"]),
+    "reference to an unknown dataset label": (
+        SUITE + LABELLED + EARLY + "[[report.reference]]\ndataset = 'brset'\nconfig = '- / - / early'\n"
+        "metric = 'auroc'\nvalue = 0.9\nsource = 'paper'\n",
+        ["[[report.reference]] #1 dataset", "no dataset labelled 'brset'", "d"]),
+    "reference without a source": (
+        SUITE + LABELLED + EARLY + "[[report.reference]]\ndataset = 'd'\nconfig = '- / - / early'\n"
+        "metric = 'auroc'\nvalue = 0.9\n",
+        ["[[report.reference]] #1 source", "required parameter missing"]),
+    "reference to an unknown metric": (
+        SUITE + LABELLED + EARLY + "[[report.reference]]\ndataset = 'd'\nconfig = '- / - / early'\n"
+        "metric = 'auc'\nvalue = 0.9\nsource = 'paper'\n",
+        ["[[report.reference]] #1 metric", "expected one of"]),
+    "two references for one metric": (
+        SUITE + LABELLED + EARLY + 2 * ("[[report.reference]]\ndataset = 'd'\nconfig = '- / - / early'\n"
+                                       "metric = 'f1'\nvalue = 0.9\nsource = 'paper'\n"),
+        ["[[report.reference]] #2", "a second f1 for 'd' / '- / - / early'"]),
+    "unknown executor kind": (
+        SUITE + DATASET + EARLY + "[executor]\nkind = 'slurm'\n",
+        ["[executor] kind", "expected one of", "got 'slurm'"]),
+    "bad local cluster setting": (
+        SUITE + DATASET + EARLY + "[executor]\nkind = 'dask'\nlocal_cluster = { n_wrkers = 2 }\n",
+        ["[executor] local_cluster.n_wrkers", "did you mean 'n_workers'?"]),
     "seeds not integers": (
         SUITE.replace("[0]", '["a"]') + DATASET + EARLY,
         ["[suite] seeds", "expected a non-empty list of integers"]),
@@ -394,3 +421,27 @@ def test_a_label_beside_per_modality_encoders_is_pointed_inside(use_plugins, wri
     assert result.code == 2
     assert "put each label in its table" in result.err
     assert "unknown encoder" not in result.err
+
+
+def test_references_and_executor_settings_are_read_and_change_no_run_id(write_suite):
+    plain = load_suite(write_suite(SUITE + LABELLED + EARLY, "a.toml"), load_registry())
+    path = write_suite(SUITE + LABELLED + EARLY + """
+[executor]
+kind = "dask"
+local_cluster = { n_workers = 2 }
+
+[[report.reference]]
+dataset = "d"
+config = "- / - / early"
+metric = "f1"
+value = 0.886
+source = "seed 000, Table 1"
+""", "b.toml")
+
+    suite = load_suite(path, load_registry())
+
+    assert suite.report["reference"] == [{"dataset": "d", "config": "- / - / early", "metric": "f1",
+                                          "value": 0.886, "source": "seed 000, Table 1"}]
+    assert suite.executor == {"kind": "dask", "address": "", "local_cluster": {"n_workers": 2,
+                                                                              "threads_per_worker": 1}}
+    assert [r.run_id for r in suite.runs()] == [r.run_id for r in plain.runs()]

@@ -13,25 +13,31 @@ from mmbench.files import write_text_atomic
 from mmbench.leaderboard import Leaderboard
 from mmbench.metric_catalog import METRICS
 from mmbench.plugin import Reporter
+from mmbench.readme import SAME_AS_BEST, across_datasets
 
 INDEX = "README.md"
 TITLE = "# Leaderboard: "
-#: beside a configuration not significantly different from its dataset's best one
-SAME_AS_BEST = "≈"
+#: image files the page embeds, when other reporters wrote them into <out>/<suite>/
+EMBEDDED = ("*.png", "*.svg")
 
 
 class MarkdownReporter(Reporter):
     """Markdown tables per dataset, best values in bold, the primary metric's bootstrap
-    interval and a mark on configurations indistinguishable from the best, plus an index."""
+    interval and a mark on configurations indistinguishable from the best, the papers'
+    numbers beside ours, a ranking across datasets, the plots, and an index page."""
 
     name = "markdown"
+    embeds_others = True
 
     def write(self, board: Leaderboard, out_dir: Path) -> list[Path]:
-        page = write_text_atomic(out_dir / f"{board.suite}.md", render(board))
+        figures = sorted(f.relative_to(out_dir).as_posix() for pattern in EMBEDDED
+                         for f in (out_dir / board.suite).glob(pattern))
+        page = write_text_atomic(out_dir / f"{board.suite}.md", render(board, figures))
         return [page, write_text_atomic(out_dir / INDEX, render_index(out_dir))]
 
 
-def render(board: Leaderboard) -> str:
+def render(board: Leaderboard, figures: list[str] = ()) -> str:
+    """The page; ``figures`` are image paths relative to the page, embedded at the end."""
     lines = [f"{TITLE}{board.suite}", ""]
     if board.description:
         lines += [f"> {board.description}", ""]
@@ -41,10 +47,18 @@ def render(board: Leaderboard) -> str:
         "files: do not edit by hand.",
         "",
     ]
+    if len(board.datasets) > 1:
+        lines += ["## Across datasets", "", across_datasets(board), "",
+                  f"Cells: test {board.primary}, mean over seeds (rank on that dataset). Rows ranked by "
+                  "the number of datasets, then mean rank; Borda: configurations beaten, summed over "
+                  "datasets.", ""]
     for dataset in board.datasets:
         lines += [f"## {dataset.dataset} ({dataset.task})", ""]
         extra = ["robustness"] if dataset.has_robustness else []
-        headers = ["rank", "encoder", "alignment", "fusion", *extra, "n", *board.columns]
+        cited = [m for m in board.columns if any(m in row.references for row in dataset.rows)]
+        headers = ["rank", "encoder", "alignment", "fusion", *extra, "n"]
+        for metric in board.columns:
+            headers += [metric, f"{metric} (paper)"] if metric in cited else [metric]
         table = []
         for row in dataset.rows:
             cells = [row.rank, row.encoder, row.alignment, row.fusion,
@@ -56,8 +70,15 @@ def render(board: Leaderboard) -> str:
                     text += f" [{row.ci[0]:{fmt}}, {row.ci[1]:{fmt}}]"
                 text = f"**{text}**" if metric in row.best else text
                 cells.append(f"{text} {SAME_AS_BEST}" if metric == board.primary and row.not_different else text)
+                if metric in cited:
+                    ref = row.references.get(metric)
+                    cells.append("" if ref is None else format(ref["value"], fmt))
             table.append(cells)
         lines += [tabulate(table, headers=headers, tablefmt="github", disable_numparse=True), ""]
+        sources = dict.fromkeys(ref["source"] for row in dataset.rows for ref in row.references.values())
+        if sources:
+            lines += ["(paper): the number the source prints for that configuration: " + "; ".join(sources)
+                      + ".", ""]
     lines += ["Columns: " + "; ".join(f"`{m}` {METRICS[m].help}" for m in board.columns) + ".", ""]
     if board.has_intervals:
         settings = board.bootstrap
@@ -66,6 +87,8 @@ def render(board: Leaderboard) -> str:
                   f"{settings['seed']}; over seeds, the interval of the mean). {SAME_AS_BEST}: not "
                   "significantly different from the best configuration of its dataset (paired bootstrap "
                   f"on the same test samples: the interval of the difference contains 0).", ""]
+    if figures:
+        lines += ["## Plots", "", *[f"![{Path(f).stem}]({f})" for f in figures], ""]
     if board.environments:
         lines += ["Measured with:", *[f"- {env}" for env in board.environments], ""]
     if board.failed:
@@ -92,7 +115,7 @@ def render_index(out_dir: Path) -> str:
 class CsvReporter(Reporter):
     """One CSV row per dataset and configuration; mean and std columns per metric, then the
     primary metric's bootstrap interval and the not-different-from-the-best flag (empty
-    when the results kept no test predictions)."""
+    when the results kept no test predictions), then the papers' numbers (``<metric>_paper``)."""
 
     name = "csv"
 
@@ -100,9 +123,11 @@ class CsvReporter(Reporter):
         buffer = io.StringIO()
         writer = csv.writer(buffer, lineterminator="\n")
         metrics = list(dict.fromkeys([board.primary, *board.columns]))
+        cited = [m for m in metrics if any(m in row.references for d in board.datasets for row in d.rows)]
         writer.writerow(["dataset", "task", "rank", "encoder", "alignment", "fusion", "robustness", "n_seeds",
                          *[f"{m}_{part}" for m in metrics for part in ("mean", "std")],
-                         f"{board.primary}_ci_lo", f"{board.primary}_ci_hi", "not_different_from_best"])
+                         f"{board.primary}_ci_lo", f"{board.primary}_ci_hi", "not_different_from_best",
+                         *[f"{m}_paper" for m in cited]])
         for dataset in board.datasets:
             for row in dataset.rows:
                 values = []
@@ -112,6 +137,7 @@ class CsvReporter(Reporter):
                                "" if stat.std is None else repr(stat.std)]
                 values += ["", ""] if row.ci is None else [repr(row.ci[0]), repr(row.ci[1])]
                 values.append("" if row.not_different is None else str(row.not_different).lower())
+                values += [repr(row.references[m]["value"]) if m in row.references else "" for m in cited]
                 writer.writerow([dataset.dataset, dataset.task, row.rank, row.encoder, row.alignment,
                                  row.fusion, row.robustness, len(row.seeds), *values])
         return [write_text_atomic(out_dir / f"{board.suite}.csv", buffer.getvalue())]
