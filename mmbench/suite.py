@@ -19,6 +19,7 @@ from mmbench.metric_catalog import DEFAULT_COLUMNS, METRICS
 from mmbench.params import Param, is_sweep, resolve_params
 from mmbench.plugin import stable_hash
 from mmbench.registry import PluginInfo, Registry
+from mmbench.robustness import DEFAULTS as ROBUSTNESS_DEFAULTS
 from mmbench.robustness import ROBUSTNESS_PARAMS
 from mmbench.robustness import label as robustness_label
 from mmbench.train_config import TRAIN_PARAMS
@@ -317,7 +318,11 @@ class _SuiteReader:
                 self.problem(f"[robustness] {key}", message)
             if problems:
                 return [None]
-            axis.append(resolved)
+            if resolved["missing_rate"] == 0:  # nothing goes missing: how it would does not matter
+                resolved |= {k: v for k, v in ROBUSTNESS_DEFAULTS.items() if k in ("missing_modality",
+                                                                                 "missing_at", "fill")}
+            if resolved not in axis:
+                axis.append(resolved)
         if not axis:
             self.problem("[robustness]", "an empty list sweeps over no values; give at least one value")
             return [None]

@@ -445,3 +445,17 @@ source = "seed 000, Table 1"
     assert suite.executor == {"kind": "dask", "address": "", "local_cluster": {"n_workers": 2,
                                                                               "threads_per_worker": 1}}
     assert [r.run_id for r in suite.runs()] == [r.run_id for r in plain.runs()]
+
+
+def test_a_clean_point_of_a_robustness_sweep_runs_once_whatever_the_other_settings(write_suite):
+    path = write_suite(SUITE + LABELLED + EARLY + """
+[robustness]
+missing_rate = [0.0, 0.5]
+missing_modality = ["image", "text"]
+""")
+
+    suite = load_suite(path, load_registry())
+
+    rates = [(r["missing_rate"], r["missing_modality"]) for r in suite.robustness]
+    assert rates == [(0.0, "random"), (0.5, "image"), (0.5, "text")]
+    assert len(suite.runs()) == 3

@@ -1,9 +1,10 @@
-"""Built-in leaderboard reporters: markdown (with an index), CSV and JSON."""
+"""Built-in leaderboard reporters: markdown (with an index), CSV, JSON and PNG plots."""
 
 from mmbench import hookimpl
+from mmbench_reporters.plots import PlotsReporter
 from mmbench_reporters.tables import CsvReporter, JsonReporter, MarkdownReporter
 
 
 @hookimpl
 def mmbench_register_reporters():
-    return [MarkdownReporter, CsvReporter, JsonReporter]
+    return [MarkdownReporter, CsvReporter, JsonReporter, PlotsReporter]
