@@ -66,6 +66,8 @@ TABLES = ("suite", "split", "train", "datasets", "encoders", "alignments", "fusi
           "executor")
 #: Keys of an axis entry that belong to the harness, not to the plugin's parameters.
 RESERVED = {"name", "label"}
+#: Keys of a fusion entry that restrict it to some encoder / alignment entries (by label)
+SCOPES = ("encoders", "alignments")
 AXES = {"datasets": "dataset", "encoders": "encoder", "alignments": "alignment", "fusions": "fusion"}
 
 
@@ -81,6 +83,22 @@ class PluginConfig:
     #: fusions only: every training setting of the run (defaults < the fusion's own
     #: protocol < the suite's ``[train]`` < the entry's ``train`` table).
     train: dict[str, Any] = field(default_factory=dict)
+    #: the entry's label (or name) before sweep values are added: one name for all its points
+    entry: str = ""
+    #: fusions only: axis -> the encoder / alignment labels this fusion runs with (absent:
+    #: all); it shapes the grid, changes no number, so it is not part of the identity
+    scope: dict[str, tuple[str, ...]] = field(default_factory=dict)
+
+    def names(self) -> set[str]:
+        """What a scope may call this config by: its point label or its entry's label."""
+        return {self.label, self.entry}
+
+    def runs_with(self, encoders: dict[str, PluginConfig], alignment: PluginConfig | None) -> bool:
+        """Whether the grid pairs this fusion with these encoders and this alignment."""
+        if "encoders" in self.scope and not encoder_names(encoders) & set(self.scope["encoders"]):
+            return False
+        names = alignment.names() if alignment is not None else {"-"}
+        return "alignments" not in self.scope or bool(names & set(self.scope["alignments"]))
 
     def identity(self) -> dict[str, Any]:
         out = {"name": self.name, "version": self.version, "params": self.params}
@@ -160,6 +178,8 @@ class Suite:
                                  self.robustness, self.fusions, self.seeds)
         runs: dict[str, RunSpec] = {}
         for (ds, fp, raw), enc, al, rob, fu, seed in grid:
+            if not fu.runs_with(enc, al):
+                continue
             used = {m: c for m, c in enc.items() if raw is None or m in raw}
             spec = RunSpec(suite=self.name, dataset=ds, dataset_fingerprint=fp, encoders=used,
                            alignment=al, fusion=fu, split=self.split,
@@ -226,6 +246,7 @@ class _SuiteReader:
             if not self.raw.get(table):
                 self.problem(f"[[{table}]]", f"the suite needs at least one [[{table}]] entry")
         self.check_task_kinds(fusions)
+        self.check_scopes(fusions, encoders, alignments)
         self.check_unique_labels("datasets", [c.label for c, _, _ in datasets])
         self.check_unique_labels("encoders", [encoder_label(e) for e in encoders])
         self.check_unique_labels("alignments", [a.label for a in alignments if a is not None])
@@ -413,6 +434,7 @@ class _SuiteReader:
             return []
         declared = {p.name: p for p in info.cls.parameters}
         given = {k: v for k, v in entry.items() if k not in RESERVED}
+        scope = self.fusion_scope(given, declared, where) if kind == "fusion" else {}
         train_given: dict[str, Any] = {}
         if kind == "fusion" and "train" in given and "train" not in declared:
             train_given = given.pop("train")
@@ -455,8 +477,37 @@ class _SuiteReader:
                         self.problem(where, str(exc))
                         return []
                 configs.append(PluginConfig(kind=kind, name=name, version=info.version, params=params,
-                                            label=_label(label or name, shown), train=full_train))
+                                            label=_label(label or name, shown), train=full_train,
+                                            entry=label or name, scope=scope))
         return configs
+
+    def fusion_scope(self, given: dict[str, Any], declared: dict[str, Param], where: str) -> dict[str, tuple]:
+        """Pop ``encoders`` / ``alignments`` (lists of entry labels) off a fusion entry."""
+        scope = {}
+        for axis in SCOPES:
+            if axis not in given or axis in declared:
+                continue
+            labels = given.pop(axis)
+            if not isinstance(labels, list) or not labels or not all(isinstance(x, str) for x in labels):
+                self.problem(f"{where} {axis}", f"expected a non-empty list of {axis[:-1]} labels "
+                             f'("-" for none), e.g. {axis} = ["clip"], got {labels!r}')
+                continue
+            scope[axis] = tuple(labels)
+        return scope
+
+    def check_scopes(self, fusions: list[PluginConfig], encoders: list[dict[str, PluginConfig]],
+                     alignments: list[PluginConfig | None]) -> None:
+        """A fusion's ``encoders`` / ``alignments`` must name entries of the suite."""
+        known = {"encoders": set().union(*(encoder_names(e) for e in encoders)) if encoders else {"-"},
+                 "alignments": set().union(*(a.names() if a is not None else {"-"} for a in alignments))}
+        reported = set()
+        for fusion in fusions:
+            for axis, labels in fusion.scope.items():
+                for label in labels:
+                    if label not in known[axis] and (fusion.entry, axis, label) not in reported:
+                        reported.add((fusion.entry, axis, label))
+                        self.problem(f'[[fusions]] (label "{fusion.entry}") {axis}',
+                                     f"no {axis[:-1]} entry labelled {label!r}; " + did_you_mean(label, known[axis]))
 
     def train_defaults(self, info: PluginInfo, where: str) -> dict[str, Any]:
         """Every training setting, with the fusion's own protocol over the harness defaults."""
@@ -483,6 +534,12 @@ class _SuiteReader:
                         f"cannot take dataset {label!r}: its task is {task}, the fusion "
                         f"supports {', '.join(supported)}; drop one of them or move it to another suite",
                     )
+
+
+def encoder_names(encoders: dict[str, PluginConfig]) -> set[str]:
+    """What a fusion's scope may call an encoder entry: its label as the leaderboard prints
+    it, or the same before sweep values are added (one name for all points of a sweep)."""
+    return {encoder_label(encoders), "+".join(sorted({c.entry or c.label for c in encoders.values()})) or "-"}
 
 
 def encoder_label(encoders: dict[str, PluginConfig]) -> str:

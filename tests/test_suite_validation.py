@@ -459,3 +459,52 @@ missing_modality = ["image", "text"]
     rates = [(r["missing_rate"], r["missing_modality"]) for r in suite.robustness]
     assert rates == [(0.0, "random"), (0.5, "image"), (0.5, "text")]
     assert len(suite.runs()) == 3
+
+
+SCOPED = SUITE + """
+[[datasets]]
+name = "synthetic_raw"
+label = "d"
+n_samples = 40
+[[encoders]]
+name = "tfidf_svd"
+label = "words"
+[[encoders]]
+name = "tfidf_svd"
+label = "more_words"
+ngram_max = 2
+[[alignments]]
+name = "none"
+[[alignments]]
+name = "gap_shift"
+label = "shift"
+lambda = [0.5, 1.0]
+[[fusions]]
+name = "early"
+[[fusions]]
+name = "late_joint"
+encoders = ["words"]
+alignments = ["none"]
+[[fusions]]
+name = "linear_probe"
+alignments = ["shift"]
+"""
+
+
+def test_a_fusion_entry_can_be_tied_to_encoder_and_alignment_entries(write_suite):
+    path = write_suite(SCOPED)
+
+    suite = load_suite(path, load_registry())
+
+    combos = {(s.labels()["encoder"], s.labels()["alignment"], s.labels()["fusion"]) for s in suite.runs()}
+    assert {c for c in combos if c[2] == "late_joint"} == {("words", "none", "late_joint")}
+    assert {c[1] for c in combos if c[2] == "linear_probe"} == {"shift(lambda=0.5)", "shift(lambda=1)"}
+    assert len([c for c in combos if c[2] == "early"]) == 2 * 3  # unscoped: every encoder x alignment
+
+
+def test_a_scope_naming_no_entry_is_a_located_error(write_suite, run_cli):
+    result = run_cli("validate", write_suite(SCOPED.replace('encoders = ["words"]', 'encoders = ["wrods"]')))
+
+    assert result.code == 2
+    assert '[[fusions]] (label "late_joint") encoders' in result.err
+    assert "no encoder entry labelled 'wrods'; did you mean 'words'?" in result.err
