@@ -65,6 +65,8 @@ def build_parser() -> argparse.ArgumentParser:
                      "suite's [executor] kind, else local); dask needs `pip install \"mmbench[dask]\"`")
     run.add_argument("--scheduler", metavar="ADDRESS", help="Dask scheduler, e.g. tcp://host:8786 (implies "
                      "--executor dask); without it a local Dask cluster is started")
+    run.add_argument("--retries", type=int, help="dask: times a run is retried after its worker died "
+                     "(default: the suite's [executor] retries, else 2)")
     _output_options(run)
     run.set_defaults(handler=cmd_run)
 
@@ -227,6 +229,10 @@ def cmd_run(args: argparse.Namespace) -> int:
         from mmbench.errors import UserError
 
         raise UserError(f"--workers must be at least 1, got {args.workers}")
+    if args.retries is not None and args.retries < 0:
+        from mmbench.errors import UserError
+
+        raise UserError(f"--retries must be 0 or more, got {args.retries}")
     registry, suite = _load(args)
     out = _console()
     if args.dry_run:
@@ -246,7 +252,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         outcome = run_suite_dask(suite, registry, address=args.scheduler or suite.executor.get("address") or None,
                                  n_workers=args.workers or cluster.get("n_workers") or None,
                                  threads_per_worker=cluster.get("threads_per_worker"), threads=args.threads,
-                                 rerun=args.rerun, device=device)
+                                 rerun=args.rerun, device=device,
+                                 retries=suite.executor.get("retries", 2) if args.retries is None else args.retries)
     else:
         outcome = run_suite(suite, registry, workers=args.workers or 1, threads=args.threads, rerun=args.rerun,
                             device=device)

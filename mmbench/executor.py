@@ -2,7 +2,8 @@
 
 Finished runs (a result file with status ok) are skipped, so an interrupted suite
 resumes where it stopped; each result is written as soon as its run ends, so a kill
-loses at most the runs in flight.
+loses at most the runs in flight. The skip, record and progress parts are shared with
+the Dask executor (``mmbench.dask_executor``), so both behave alike.
 """
 
 from __future__ import annotations
@@ -11,8 +12,10 @@ import os
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field, replace
+from datetime import datetime, timezone
 from multiprocessing import get_context
 from pathlib import Path
+from typing import Any
 
 from rich.console import Console
 from rich.markup import escape
@@ -21,7 +24,7 @@ from rich.progress import (BarColumn, MofNCompleteColumn, Progress, ProgressColu
 from rich.text import Text
 
 from mmbench.registry import Registry, load_registry
-from mmbench.results import is_finished, write_result
+from mmbench.results import SCHEMA_VERSION, clean_numbers, environment, is_finished, write_result
 from mmbench.suite import RunSpec, Suite
 
 
@@ -39,39 +42,88 @@ def pending_runs(suite: Suite, rerun: bool = False) -> tuple[list[RunSpec], int]
     return todo, len(runs) - len(todo)
 
 
-def run_suite(suite: Suite, registry: Registry, *, workers: int = 1, threads: int = 0,
-              rerun: bool = False, device: str = "cpu", console: Console | None = None) -> SuiteOutcome:
-    """Run what is not finished; ``device`` is a resolved torch device (``mmbench.device``)."""
-    console = console or Console(stderr=True)
+def runs_to_do(suite: Suite, console: Console, *, threads: int = 0, rerun: bool = False,
+               device: str = "cpu") -> tuple[list[RunSpec], SuiteOutcome]:
+    """The pending runs set to ``device`` (and ``threads`` when given), and an outcome that
+    counts the finished ones as skipped; says on ``console`` how many were skipped."""
     todo, done = pending_runs(suite, rerun)
-    outcome = SuiteOutcome(skipped=done)
     if device != "cpu":
         todo = [replace(r, device=device) for r in todo]
     if threads:
         todo = [replace(r, threads=threads) for r in todo]
-    elif workers > 1:  # keep workers x threads within the cores
-        per_worker = max(1, (os.cpu_count() or 1) // workers)
-        todo = [r if r.threads else replace(r, threads=per_worker) for r in todo]
     if done:
         console.print(f"[dim]{done} of {done + len(todo)} runs already have results in "
                       f"{suite.results_dir} (use --rerun to redo them)[/dim]")
+    return todo, SuiteOutcome(skipped=done)
+
+
+def progress_bar(console: Console) -> Progress:
+    """The suite's progress display: one bar for the grid, lines below it for what runs;
+    a task with the field ``note=True`` is a line of text (e.g. a worker's tally)."""
+    columns = (BarColumn(bar_width=20), MofNCompleteColumn(), RateColumn(), TimeElapsedColumn())
+    return Progress(TextColumn("{task.description}"), *map(_UnlessNote, columns), console=console,
+                    transient=False)
+
+
+class _UnlessNote(ProgressColumn):
+    def __init__(self, column: ProgressColumn):
+        super().__init__()
+        self.column = column
+
+    def render(self, task: Task) -> Any:
+        return Text("") if task.fields.get("note") else self.column.render(task)
+
+
+class Recorder:
+    """Counts each arriving result into the outcome, advances the grid's bar and prints
+    failures as they happen (the user should not wait for the end to see a broken run)."""
+
+    def __init__(self, outcome: SuiteOutcome, progress: Progress, grid: Any):
+        self.outcome, self.progress, self.grid = outcome, progress, grid
+
+    def __call__(self, result: dict) -> bool:
+        """Record ``result``; True when the run succeeded."""
+        label = f"{result['labels']['dataset']} | {result['labels']['config']} | seed {result['spec']['seed']}"
+        ok = result["status"] == "ok"
+        if ok:
+            self.outcome.ok.append(label)
+        else:
+            self.outcome.failed.append((label, result["error"]["message"]))
+            self.progress.console.print(f"[red]failed[/red] {escape(label)}: {escape(result['error']['message'])}")
+        self.progress.advance(self.grid)
+        return ok
+
+
+def failed_result(spec: RunSpec, error_type: str, message: str) -> dict[str, Any]:
+    """A failed result for a run that never reported back (its worker died, or the task
+    failed outside ``mmbench.run.execute``), shaped like the records ``execute`` returns."""
+    return clean_numbers({
+        "schema_version": SCHEMA_VERSION,
+        "run_id": spec.run_id,
+        "suite": spec.suite,
+        "spec": spec.identity(),
+        "labels": spec.labels(),
+        "status": "failed",
+        "error": {"type": error_type, "message": message, "traceback": None},
+        "environment": {**environment(), "threads": spec.threads, "device": spec.device},
+        "started_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "duration_s": 0.0,
+    })
+
+
+def run_suite(suite: Suite, registry: Registry, *, workers: int = 1, threads: int = 0,
+              rerun: bool = False, device: str = "cpu", console: Console | None = None) -> SuiteOutcome:
+    """Run what is not finished; ``device`` is a resolved torch device (``mmbench.device``)."""
+    console = console or Console(stderr=True)
+    todo, outcome = runs_to_do(suite, console, threads=threads, rerun=rerun, device=device)
+    if not threads and workers > 1:  # keep workers x threads within the cores
+        per_worker = max(1, (os.cpu_count() or 1) // workers)
+        todo = [r if r.threads else replace(r, threads=per_worker) for r in todo]
     if not todo:
         return outcome
 
-    columns = (TextColumn("{task.description}"), BarColumn(bar_width=20), MofNCompleteColumn(), RateColumn(),
-               TimeElapsedColumn())
-    with Progress(*columns, console=console, transient=False) as progress:
-        grid = progress.add_task(f"suite {suite.name}", total=len(todo))
-
-        def record(result: dict) -> None:
-            label = f"{result['labels']['dataset']} | {result['labels']['config']} | seed {result['spec']['seed']}"
-            if result["status"] == "ok":
-                outcome.ok.append(label)
-            else:
-                outcome.failed.append((label, result["error"]["message"]))
-                progress.console.print(f"[red]failed[/red] {escape(label)}: {escape(result['error']['message'])}")
-            progress.advance(grid)
-
+    with progress_bar(console) as progress:
+        record = Recorder(outcome, progress, progress.add_task(f"suite {suite.name}", total=len(todo)))
         if workers > 1:
             _in_pool(todo, suite.results_dir, workers, record)
         else:
@@ -80,7 +132,7 @@ def run_suite(suite: Suite, registry: Registry, *, workers: int = 1, threads: in
 
 
 def _in_process(todo: list[RunSpec], results_dir: Path, registry: Registry, progress: Progress,
-                record: Callable[[dict], None]) -> None:
+                record: Callable[[dict], object]) -> None:
     from mmbench.run import execute  # imports torch: only when there is work
 
     current = progress.add_task("", total=None, phase="")
@@ -105,7 +157,7 @@ def _in_process(todo: list[RunSpec], results_dir: Path, registry: Registry, prog
     progress.remove_task(current)
 
 
-def _in_pool(todo: list[RunSpec], results_dir: Path, workers: int, record: Callable[[dict], None]) -> None:
+def _in_pool(todo: list[RunSpec], results_dir: Path, workers: int, record: Callable[[dict], object]) -> None:
     # spawn, not fork: forking a process that already runs torch threads can deadlock.
     with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn")) as pool:
         pending = {pool.submit(_worker, spec, str(results_dir)) for spec in todo}

@@ -75,6 +75,17 @@ def split_seed(spec: RunSpec) -> int:
     return spec.seed if spec.split["seed"] < 0 else spec.split["seed"]
 
 
+def extraction_key(spec: RunSpec, registry: Registry) -> str | None:
+    """The embeddings a run needs (dataset, encoders, split and its seed: what the cache
+    keys depend on); None when it extracts nothing (vectors only, or a fusion that trains
+    on raw inputs). Runs with one key share one extraction."""
+    if not spec.encoders or registry.get("fusion", spec.fusion.name).cls.consumes == "raw":
+        return None
+    return stable_hash({"dataset": spec.identity()["dataset"],
+                        "encoders": {m: c.identity() for m, c in sorted(spec.encoders.items())},
+                        "split": {**spec.split, "seed": split_seed(spec)}})
+
+
 def plan(suite: Suite, registry: Registry) -> Plan:
     """The distinct extractions behind ``suite.runs()``: cache keys depend on the dataset,
     the split's ids (so its seed, fitted encoder or not) and the encoders, never on the
@@ -85,13 +96,11 @@ def plan(suite: Suite, registry: Registry) -> Plan:
         if registry.get("fusion", spec.fusion.name).cls.consumes == "raw":
             out.raw_runs += 1
             continue
-        if not spec.encoders:
+        key = extraction_key(spec, registry)
+        if key is None:
             if spec.dataset.label not in out.vector_datasets:
                 out.vector_datasets.append(spec.dataset.label)
             continue
-        key = stable_hash({"dataset": spec.identity()["dataset"],
-                           "encoders": {m: c.identity() for m, c in sorted(spec.encoders.items())},
-                           "split": {**spec.split, "seed": split_seed(spec)}})
         work.setdefault(key, replace(spec, alignment=None, robustness=None))
     out.work = list(work.values())
     return out

@@ -57,6 +57,8 @@ REFERENCE_PARAMS = (
 EXECUTOR_PARAMS = (
     Param("kind", str, "local", "local (this machine) or dask (a Dask cluster)", choices=("local", "dask")),
     Param("address", str, "", "dask scheduler address, e.g. tcp://host:8786; empty: start a local cluster"),
+    Param("retries", int, 2, "dask: times a run is retried after its worker died, then it is recorded failed",
+          min=0),
 )
 LOCAL_CLUSTER_PARAMS = (
     Param("n_workers", int, 0, "worker processes of the local Dask cluster (0: one per core)", min=0),
