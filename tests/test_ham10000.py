@@ -120,9 +120,20 @@ def test_tabular_holds_age_sex_localization_and_dx_type_only_when_asked(copies):
     assert tabular["localization"].isna().any()  # HAM10000's "unknown" reads as missing
     with_type = load(copies["csv"], tabular_columns=["age", "dx_type"]).modalities["tabular"]
     assert list(with_type.columns) == ["age", "dx_type"]
-    for wrong in (["dx"], ["lesion_id"], ["age", "age"], []):
+    for wrong in (["dx"], ["lesion_id"], ["age", "age"]):
         with pytest.raises(UserError, match="tabular_columns"):
             make(Ham10000, root=str(copies["csv"]), tabular_columns=wrong)
+
+
+def test_no_tabular_columns_gives_image_and_text_only_as_the_papers_fuse_them(copies):
+    """Seeds 000 and 004 fuse image and text: a suite drops the table with [], and the
+    runner then keeps no tabular encoder for the dataset."""
+    dataset = make(Ham10000, root=str(copies["csv"]), tabular_columns=[])
+    table = dataset.load()
+    assert dataset.raw_modalities() == ("image", "text")
+    assert set(table.modalities) == {"image", "text"}
+    assert table.modalities["text"] == load(copies["csv"]).modalities["text"]
+    assert make(Ham10000, root=str(copies["csv"])).raw_modalities() == ("image", "text", "tabular")
 
 
 def test_lesions_are_groups_and_never_cross_splits(copies):

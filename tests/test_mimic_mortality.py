@@ -89,6 +89,27 @@ def test_cxr_pairing_takes_the_last_image_in_the_window_and_masks_the_rest(data)
         load(data / "old", cxr_root=str(data / "cxr"))
 
 
+def test_modalities_pick_omnifuses_two_modality_rows_from_the_same_cohort(data):
+    """OmniFuse Table 3's EHR+REP and CXR+REP rows: the same stays, the same pairing,
+    only the named modalities (and masks); a subset the settings cannot give is refused."""
+    full = load(data / "ihm", cxr_root=str(data / "cxr"))
+    for subset in (["ehr", "text"], ["image", "text"], ["ehr"]):
+        dataset = make(MimicMortality, root=str(data / "ihm"), cxr_root=str(data / "cxr"), modalities=subset)
+        table = dataset.load()
+        assert set(table.modalities) == set(subset) and set(table.masks) == set(subset) - {"ehr"}
+        assert dataset.raw_modalities() == tuple(m for m in ("image", "text") if m in subset)
+        assert list(table.ids) == list(full.ids)
+        for m in subset:
+            assert np.array_equal(np.asarray(table.modalities[m]), np.asarray(full.modalities[m]))
+    assert make(MimicMortality, root=str(data / "ihm")).raw_modalities() == ()  # the default: what is given
+    for subset, needs in ((["ehr", "image"], "cxr_root"), (["dicom"], "distinct names"), ([], "distinct names")):
+        with pytest.raises(UserError, match=needs):
+            make(MimicMortality, root=str(data / "ihm"), modalities=subset)
+    with pytest.raises(UserError, match="report_sections"):
+        make(MimicMortality, root=str(data / "ihm"), cxr_root=str(data / "cxr"), report_sections="none",
+             modalities=["ehr", "text"])
+
+
 def test_bad_samples_error_names_them_and_skip_counts_them(tmp_path):
     written = build_mimic_mortality(tmp_path)
     gone, _ = written["test"][1]

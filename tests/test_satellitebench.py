@@ -84,6 +84,15 @@ def test_tabular_is_the_demographics_and_refuses_case_columns(flat):
         load(flat, tabular_columns=["Population", "2016/w03"])
 
 
+def test_tabular_false_gives_image_and_text_only_as_seed_000_fuses_them(flat):
+    dataset = make(SatelliteBench, root=str(flat), tabular=False)
+    table = dataset.load()
+    assert dataset.raw_modalities() == ("image", "text")
+    assert set(table.modalities) == {"image", "text"}
+    assert table.modalities["text"] == load(flat).modalities["text"]  # the demographics stay in the text
+    assert make(SatelliteBench, root=str(flat)).raw_modalities() == ("image", "text", "tabular")
+
+
 def test_groups_are_municipalities_and_never_cross_splits(flat):
     table = load(flat)
     assert sorted(set(table.groups)) == sorted(code for code, *_ in MUNICIPALITIES)

@@ -17,7 +17,8 @@ what they share:
 The label is ``dx``. The text is the seed paper's metadata sentence; its ``dx_type``
 (how the diagnosis was confirmed: histopathology for most melanomas, follow-up for nevi)
 is nearly a label by itself, so the default template leaves it out, and the tabular
-modality carries it only when asked. Several images show one lesion: ``lesion_id`` is the
+modality carries it only when asked. ``tabular_columns = []`` drops the table: seed 000 and
+seed 004 fuse image and text only. Several images show one lesion: ``lesion_id`` is the
 group, so no lesion crosses splits. HAM10000 has no official split (the ISIC 2018 test
 images are a separate set), so the runner's seeded, stratified, grouped split applies.
 """
@@ -68,7 +69,8 @@ class Ham10000(Dataset):
               "(the seed paper's, which starts with dx_type and so nearly states the label)",
               choices=tuple(TEMPLATES)),
         Param("tabular_columns", list, ["age", "sex", "localization"], "metadata columns of the tabular "
-              f"modality, from {', '.join(TABULAR)} (dx_type nearly states the label: add it knowingly)"),
+              f"modality, from {', '.join(TABULAR)} (dx_type nearly states the label: add it knowingly); "
+              "[]: no tabular modality (image and text only, as seeds 000 and 004)"),
         Param("metadata", str, "", "metadata file relative to root (or absolute) when it is not named "
               f"{' / '.join(METADATA_NAMES)}; empty: found by those names under root"),
         loading.ON_BAD_SAMPLE,
@@ -78,16 +80,16 @@ class Ham10000(Dataset):
         super().__init__(**params)
         columns = self.params["tabular_columns"]
         wrong = [c for c in columns if c not in TABULAR]
-        if wrong or not columns or len(set(columns)) != len(columns):
-            raise UserError(f"ham10000: tabular_columns must be distinct names from {list(TABULAR)}, got "
-                            f"{columns!r}; dx is the label and lesion_id / image_id are ids")
+        if wrong or len(set(columns)) != len(columns):
+            raise UserError(f"ham10000: tabular_columns must be distinct names from {list(TABULAR)} ([] for no "
+                            f"tabular modality), got {columns!r}; dx is the label and lesion_id / image_id are ids")
         self._tree: _Tree | None = None
 
     def task_kind(self) -> str:
         return "multiclass"
 
     def raw_modalities(self) -> tuple[str, ...]:
-        return ("image", "text", "tabular")
+        return ("image", "text", "tabular") if self.params["tabular_columns"] else ("image", "text")
 
     def info(self) -> dict[str, str]:
         return {"text template": TEMPLATES[self.params["template"]]}
@@ -119,17 +121,18 @@ class Ham10000(Dataset):
         for row in np.flatnonzero(reasons.notna().to_numpy()):
             bad.report(_sample_name(frame, row), reasons.iloc[row])
         frame = frame[reasons.isna().to_numpy()].reset_index(drop=True)
-        tabular = frame[self.params["tabular_columns"]].copy()
-        for column in tabular.columns.drop("age", errors="ignore"):
-            tabular[column] = tabular[column].mask(tabular[column].str.lower() == UNKNOWN_MARKER)
+        modalities = {"image": frame["image_path"].tolist(), "text": render_column(self._template(), frame)}
+        if self.params["tabular_columns"]:
+            tabular = frame[self.params["tabular_columns"]].copy()
+            for column in tabular.columns.drop("age", errors="ignore"):
+                tabular[column] = tabular[column].mask(tabular[column].str.lower() == UNKNOWN_MARKER)
+            modalities["tabular"] = tabular
         return DatasetTable(
             ids=frame["image_id"].to_numpy(dtype=str),
             labels=frame["dx"].str.lower().map({c: i for i, c in enumerate(CLASSES)}).to_numpy(dtype=np.int64),
             task="multiclass", classes=CLASSES,
             groups=frame["lesion_id"].fillna(frame["image_id"]).to_numpy(dtype=str),
-            modalities={"image": frame["image_path"].tolist(),
-                        "text": render_column(self._template(), frame),
-                        "tabular": tabular},
+            modalities=modalities,
             skipped=bad.skipped,
         )
 

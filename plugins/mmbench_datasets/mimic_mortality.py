@@ -21,6 +21,12 @@ With ``cxr_root`` (a MIMIC-CXR-JPG folder, see ``mimic_cxr``) each stay is paire
 MedFuse pairs it: the subject's LAST image of a kept view taken between ``intime`` and
 ``intime + hours`` (listfile columns of MedFuse's mimic4extract), with that study's report
 as text. Stays without such an image have no image and no text (masks False).
+
+``modalities`` keeps a subset (OmniFuse Table 3's EHR+REP and CXR+REP rows). The cohort
+is the same in every combination (every listed stay with a readable time series; only a
+bad sample skipped under ``on_bad_sample = "skip"`` can differ), so the rows compare
+fusions, not patients; a report is still the one of the paired CXR's study,
+whose JPG need not be on disk when the image is not kept.
 """
 
 from __future__ import annotations
@@ -51,6 +57,7 @@ CATEGORICAL = ("Capillary refill rate", "Glascow coma scale eye opening", "Glasc
                "Glascow coma scale total", "Glascow coma scale verbal response")
 VARIABLES = CONTINUOUS + CATEGORICAL
 STATISTICS = ("last", "mean", "min", "max")
+MODALITIES = ("ehr", "image", "text")
 #: the textual Glasgow coma scale values charted without their score (mimic3-benchmarks'
 #: discretizer lists them); values that start with a number read as that number
 GCS_WORDS = {
@@ -107,7 +114,7 @@ class MimicMortality(Dataset):
     """MIMIC in-hospital mortality (48 h): EHR summary vectors, optionally the paired CXR and report."""
 
     name = "mimic_mortality"
-    modalities = ("ehr", "image", "text")
+    modalities = MODALITIES
     task_kinds = ("binary",)
     citation = ("Harutyunyan et al., Multitask learning and benchmarking with clinical time series data, "
                 "Scientific Data 6, 96 (2019); Hayat et al., MedFuse, MLHC 2022")
@@ -124,11 +131,15 @@ class MimicMortality(Dataset):
               "(OmniFuse's), 'findings_impression', 'impression', 'indication', 'full' or 'none'",
               choices=cxr.REPORT_SECTIONS),
         Param("reports_root", str, "", "folder holding the reports' files/ tree (default: cxr_root)"),
+        Param("modalities", list, list(MODALITIES), "modalities to keep, a subset of ehr, image, text (e.g. "
+              "['ehr', 'text'] for OmniFuse's EHR+REP); image and text need cxr_root, text a report_sections "
+              "other than 'none'; the default keeps every one the other settings give"),
         loading.ON_BAD_SAMPLE,
     )
 
     def __init__(self, **params: Any):
         super().__init__(**params)
+        self._check_modalities()
         self._listed: Any = None
         self._pairs: dict[str, Any] | None = None
         self.unreadable_values = 0
@@ -137,13 +148,37 @@ class MimicMortality(Dataset):
         return "binary"
 
     def raw_modalities(self) -> tuple[str, ...]:
+        return tuple(m for m in self._kept() if m != "ehr")
+
+    def _available(self) -> tuple[str, ...]:
+        """The modalities the pairing settings give, before ``modalities`` picks from them."""
         if not self.params["cxr_root"]:
-            return ()
-        return ("image",) if self.params["report_sections"] == "none" else ("image", "text")
+            return ("ehr",)
+        return ("ehr", "image") if self.params["report_sections"] == "none" else MODALITIES
+
+    def _kept(self) -> tuple[str, ...]:
+        return tuple(m for m in self._available() if m in self.params["modalities"])
+
+    def _check_modalities(self) -> None:
+        """An explicit subset must name modalities the other settings give; the default
+        keeps whatever they give."""
+        asked = self.params["modalities"]
+        wrong = [m for m in asked if m not in MODALITIES]
+        if wrong or not asked or len(set(asked)) != len(asked):
+            raise UserError(f"mimic_mortality: modalities must be distinct names from {list(MODALITIES)}, got "
+                            f"{asked!r}")
+        absent = [m for m in asked if m not in self._available()]
+        if absent and sorted(asked) != sorted(MODALITIES):
+            needs = "cxr_root" if not self.params["cxr_root"] else "report_sections other than 'none'"
+            raise UserError(f"mimic_mortality: modalities {absent} need {needs}; set it, or drop them from "
+                            f"modalities (kept now: {list(self._kept())})")
+        if not self._kept():
+            raise UserError(f"mimic_mortality: modalities {asked!r} keeps none of {list(self._available())}")
 
     def info(self) -> dict[str, str]:
-        out = {"text template": "no text modality" if not self.raw_modalities() or
-               self.params["report_sections"] == "none" else f"paired report, sections: {self.params['report_sections']}",
+        out = {"modalities": ", ".join(self._kept()),
+               "text template": "no text modality" if "text" not in self._kept()
+               else f"paired report, sections: {self.params['report_sections']}",
                "ehr vector": f"{len(VARIABLES)} variables x ({', '.join(STATISTICS)}) + missing indicators over "
                              f"{self.params['hours']:g} h", "unreadable chart values (read as missing)":
                str(self.unreadable_values)}
@@ -269,6 +304,7 @@ class MimicMortality(Dataset):
         stays = self._stays()
         pairs = self._paired()
         bad = loading.BadSamples(self.name, p["on_bad_sample"])
+        kept_modalities = self._kept()
         kept, vectors, labels, images, texts = [], [], [], [], []
         self.unreadable_values = 0
         for i, row in enumerate(stays.itertuples(index=False)):
@@ -286,10 +322,10 @@ class MimicMortality(Dataset):
                 bad.report(row.stay, f"time series {series} lacks columns {absent}")
                 continue
             image, text = pairs.get(row.stay, (None, None))
-            if image is not None and not Path(image).is_file():
+            if image is not None and "image" in kept_modalities and not Path(image).is_file():
                 bad.report(row.stay, f"paired image file {image} is missing")
                 continue
-            if text is not None:
+            if text is not None and "text" in kept_modalities:
                 usable, text = cxr.read_report(Path(text), p["report_sections"], bad, row.stay)
                 if not usable:
                     continue
@@ -303,14 +339,9 @@ class MimicMortality(Dataset):
         part = stays.iloc[kept].reset_index(drop=True)
         ehr = np.array(vectors, dtype=np.float64).reshape(len(kept), len(feature_names()))
         ehr = self._scaled(ehr, part["split"].to_numpy())
-        modalities: dict[str, Any] = {"ehr": ehr}
-        masks = {}
-        if self._cxr_root() is not None:
-            modalities["image"] = images
-            masks["image"] = np.array([x is not None for x in images], dtype=bool)
-            if p["report_sections"] != "none":
-                modalities["text"] = texts
-                masks["text"] = np.array([x is not None for x in texts], dtype=bool)
+        given = {"ehr": ehr, "image": images, "text": texts}
+        modalities: dict[str, Any] = {m: given[m] for m in kept_modalities}
+        masks = {m: np.array([x is not None for x in given[m]], dtype=bool) for m in kept_modalities if m != "ehr"}
         return DatasetTable(ids=part["stay"].to_numpy(), labels=np.array(labels, dtype=np.int64), task="binary",
                             classes=("survived", "died"), modalities=modalities, masks=masks,
                             groups=part["subject_id"].to_numpy(), split=part["split"].to_numpy(),

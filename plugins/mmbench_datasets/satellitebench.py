@@ -23,7 +23,8 @@ column gives the label. The median is over every week of the municipality in
 ``metadata.csv``, so a missing image never moves another sample's label; "above" is
 strict. The text says where and when the image was taken and the municipality's
 demographics, and never the cases or the label (the authors' first template did; it is
-not offered). Weekly case columns are never tabular features either. Groups are
+not offered). Weekly case columns are never tabular features either; ``tabular = false``
+drops the table (seed 000 fuses image and text only). Groups are
 municipalities; there is no official split (seed 000 used a random 80/20 split, which
 puts weeks of one municipality on both sides: the runner's grouped split does not).
 """
@@ -70,12 +71,14 @@ class SatelliteBench(Dataset):
               "(Municipality code, Code, DIVIPOLA...)"),
         Param("tabular_columns", list, [], "metadata columns for the tabular modality; empty: every column but "
               "the code, the name and the weekly cases (population, demographic percentages)"),
+        Param("tabular", bool, True, "give the metadata table as a tabular modality; false: image and text "
+              "only, as seed 000 (an empty tabular_columns means every demographic column, not none)"),
         Param("image_suffixes", list, [".tiff", ".tif"], "image file suffixes to read (e.g. ['.jpg'] for RGB copies)"),
         loading.ON_BAD_SAMPLE,
     )
 
     def raw_modalities(self) -> tuple[str, ...]:
-        return ("image", "text", "tabular")
+        return ("image", "text", "tabular") if self.params["tabular"] else ("image", "text")
 
     def task_kind(self) -> str:
         return "binary"
@@ -120,10 +123,12 @@ class SatelliteBench(Dataset):
         if not ids:
             raise UserError(f"dataset 'satellitebench': no usable image under {self.params['root']} "
                             f"({len(bad.skipped)} skipped, e.g. {next(iter(bad.skipped.values()), '')})")
-        tabular = frame.iloc[rows][meta.tabular].apply(numeric_where_possible).reset_index(drop=True)
+        modalities = {"image": images, "text": texts}
+        if self.params["tabular"]:
+            modalities["tabular"] = frame.iloc[rows][meta.tabular].apply(numeric_where_possible).reset_index(drop=True)
         return DatasetTable(ids=np.array(ids), labels=np.array(labels, dtype=np.int64), task="binary",
                             classes=("cases_at_or_below_median", "cases_above_median"),
-                            modalities={"image": images, "text": texts, "tabular": tabular},
+                            modalities=modalities,
                             groups=np.array(groups), skipped=bad.skipped)
 
     # -- files -------------------------------------------------------------------------------
