@@ -116,10 +116,13 @@ class Floor:
         self.labels = torch.from_numpy(train.labels.astype(np.float32)).unsqueeze(1)
         self.generator = torch.Generator().manual_seed(0)
 
-    def epoch(self) -> float:
+    def batches(self) -> list:
         order = torch.randperm(len(self.labels), generator=self.generator)
-        batches = [({m: x[order[a:b]] for m, x in self.inputs.items()}, self.labels[order[a:b]])
-                   for a, b in batch_bounds(len(self.labels), BATCH)]
+        return [({m: x[order[a:b]] for m, x in self.inputs.items()}, self.labels[order[a:b]])
+                for a, b in batch_bounds(len(self.labels), BATCH)]
+
+    def epoch(self) -> float:
+        batches = self.batches()
         started = time.perf_counter()
         for inputs, labels in batches:
             self.criterion(self.model(inputs), labels).backward()
@@ -135,9 +138,7 @@ class FloorWithStep(Floor):
         self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=1e-3, fused=True)
 
     def epoch(self) -> float:
-        order = torch.randperm(len(self.labels), generator=self.generator)
-        batches = [({m: x[order[a:b]] for m, x in self.inputs.items()}, self.labels[order[a:b]])
-                   for a, b in batch_bounds(len(self.labels), BATCH)]
+        batches = self.batches()
         started = time.perf_counter()
         for inputs, labels in batches:
             self.optimizer.zero_grad(set_to_none=True)

@@ -23,7 +23,7 @@ import numpy as np
 from mmbench import bootstrap
 from mmbench.metric_catalog import METRICS
 from mmbench.results import load_results, read_predictions
-from mmbench.suite import Suite
+from mmbench.suite import Suite, config_label
 
 
 @dataclass
@@ -64,8 +64,7 @@ class Row:
 
     @property
     def config(self) -> str:
-        config = f"{self.encoder} / {self.alignment} / {self.fusion}"
-        return config if self.robustness == "-" else f"{config} / {self.robustness}"
+        return config_label(self.encoder, self.alignment, self.fusion, self.robustness)
 
 
 @dataclass
@@ -84,8 +83,7 @@ class OverallRow:
 
     @property
     def config(self) -> str:
-        config = f"{self.encoder} / {self.alignment} / {self.fusion}"
-        return config if self.robustness == "-" else f"{config} / {self.robustness}"
+        return config_label(self.encoder, self.alignment, self.fusion, self.robustness)
 
 
 @dataclass

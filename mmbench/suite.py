@@ -146,10 +146,8 @@ class RunSpec:
         """Display names, as results and leaderboards show them."""
         encoder = encoder_label(self.encoders)
         alignment = self.alignment.label if self.alignment else "-"
-        config = f"{encoder} / {alignment} / {self.fusion.label}"
         robustness = robustness_label(self.robustness)
-        if robustness != "-":
-            config += f" / {robustness}"
+        config = config_label(encoder, alignment, self.fusion.label, robustness)
         return {"dataset": self.dataset.label, "encoder": encoder, "alignment": alignment,
                 "fusion": self.fusion.label, "robustness": robustness, "config": config}
 
@@ -536,6 +534,12 @@ class _SuiteReader:
                         f"cannot take dataset {label!r}: its task is {task}, the fusion "
                         f"supports {', '.join(supported)}; drop one of them or move it to another suite",
                     )
+
+
+def config_label(encoder: str, alignment: str, fusion: str, robustness: str) -> str:
+    """A configuration as results and leaderboards print it (and references name it)."""
+    config = f"{encoder} / {alignment} / {fusion}"
+    return config if robustness == "-" else f"{config} / {robustness}"
 
 
 def encoder_names(encoders: dict[str, PluginConfig]) -> set[str]:
