@@ -68,8 +68,8 @@ TABLES = ("suite", "split", "train", "datasets", "encoders", "alignments", "fusi
           "executor")
 #: Keys of an axis entry that belong to the harness, not to the plugin's parameters.
 RESERVED = {"name", "label"}
-#: Keys of a fusion entry that restrict it to some encoder / alignment entries (by label)
-SCOPES = ("encoders", "alignments")
+#: Keys of a fusion entry that restrict it to some dataset / encoder / alignment entries (by label)
+SCOPES = ("datasets", "encoders", "alignments")
 AXES = {"datasets": "dataset", "encoders": "encoder", "alignments": "alignment", "fusions": "fusion"}
 
 
@@ -87,16 +87,19 @@ class PluginConfig:
     train: dict[str, Any] = field(default_factory=dict)
     #: the entry's label (or name) before sweep values are added: one name for all its points
     entry: str = ""
-    #: fusions only: axis -> the encoder / alignment labels this fusion runs with (absent:
-    #: all); it shapes the grid, changes no number, so it is not part of the identity
+    #: fusions only: axis -> the dataset / encoder / alignment labels this fusion runs with
+    #: (absent: all); it shapes the grid, changes no number, so it is not part of the identity
     scope: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
     def names(self) -> set[str]:
         """What a scope may call this config by: its point label or its entry's label."""
         return {self.label, self.entry}
 
-    def runs_with(self, encoders: dict[str, PluginConfig], alignment: PluginConfig | None) -> bool:
-        """Whether the grid pairs this fusion with these encoders and this alignment."""
+    def runs_with(self, dataset: PluginConfig, encoders: dict[str, PluginConfig],
+                  alignment: PluginConfig | None) -> bool:
+        """Whether the grid pairs this fusion with this dataset, encoders and alignment."""
+        if "datasets" in self.scope and not dataset.names() & set(self.scope["datasets"]):
+            return False
         if "encoders" in self.scope and not encoder_names(encoders) & set(self.scope["encoders"]):
             return False
         names = alignment.names() if alignment is not None else {"-"}
@@ -178,7 +181,7 @@ class Suite:
                                  self.robustness, self.fusions, self.seeds)
         runs: dict[str, RunSpec] = {}
         for (ds, fp, raw), enc, al, rob, fu, seed in grid:
-            if not fu.runs_with(enc, al):
+            if not fu.runs_with(ds, enc, al):
                 continue
             used = {m: c for m, c in enc.items() if raw is None or m in raw}
             spec = RunSpec(suite=self.name, dataset=ds, dataset_fingerprint=fp, encoders=used,
@@ -246,7 +249,7 @@ class _SuiteReader:
             if not self.raw.get(table):
                 self.problem(f"[[{table}]]", f"the suite needs at least one [[{table}]] entry")
         self.check_task_kinds(fusions)
-        self.check_scopes(fusions, encoders, alignments)
+        self.check_scopes(fusions, [c for c, _, _ in datasets], encoders, alignments)
         self.check_unique_labels("datasets", [c.label for c, _, _ in datasets])
         self.check_unique_labels("encoders", [encoder_label(e) for e in encoders])
         self.check_unique_labels("alignments", [a.label for a in alignments if a is not None])
@@ -495,10 +498,11 @@ class _SuiteReader:
             scope[axis] = tuple(labels)
         return scope
 
-    def check_scopes(self, fusions: list[PluginConfig], encoders: list[dict[str, PluginConfig]],
-                     alignments: list[PluginConfig | None]) -> None:
-        """A fusion's ``encoders`` / ``alignments`` must name entries of the suite."""
-        known = {"encoders": set().union(*(encoder_names(e) for e in encoders)) if encoders else {"-"},
+    def check_scopes(self, fusions: list[PluginConfig], datasets: list[PluginConfig],
+                     encoders: list[dict[str, PluginConfig]], alignments: list[PluginConfig | None]) -> None:
+        """A fusion's ``datasets`` / ``encoders`` / ``alignments`` must name entries of the suite."""
+        known = {"datasets": set().union(*(d.names() for d in datasets)),
+                 "encoders": set().union(*(encoder_names(e) for e in encoders)) if encoders else {"-"},
                  "alignments": set().union(*(a.names() if a is not None else {"-"} for a in alignments))}
         reported = set()
         for fusion in fusions:

@@ -23,7 +23,7 @@ RUNS = {
     "modality_gap": 4 * 8 * 11 * 1 * 5,
     "pairdx": 1 * (2 + 1 + 1) * 3,
     "mvsa_late_fusion": 1 * 1 * 1 * 5 * 3,
-    "omnifuse_mimic": 2 * 1 * 1 * 6 * 10 * 3,
+    "omnifuse_mimic": (4 * 5 + 3 * 1) * 10 * 3,  # the EHR model only where there is EHR
 }
 
 
@@ -123,17 +123,9 @@ def test_the_gap_shift_only_meets_one_paired_model(name, offline):
     assert all(spec.encoders["image"].name in ("hf_clip", "open_clip") for spec in shifted)
 
 
-def test_the_omnifuse_two_modality_rows_docs_papers_prints_validate(offline, run_cli, tmp_path):
-    """docs/papers.md shows how to add Table 3's EHR+REP and CXR+REP rows; following it
-    (its two dataset entries, unimodal_ehr dropped) gives a valid 4-dataset grid."""
-    docs = (REPO / "docs" / "papers.md").read_text()
-    entries = re.search(r"```toml\n(.*?)```", docs[docs.index("## omnifuse_mimic"):], flags=re.S).group(1)
-    suite = (REPO / "suites" / "omnifuse_mimic.toml").read_text()
-    unimodal = '[[fusions]]\nname = "unimodal"\nlabel = "unimodal_ehr"\nmodality = "ehr"\n'
-    assert unimodal in suite
-    references = suite.index("[[report.reference]]")  # the paper's numbers name unimodal_ehr
-    path = tmp_path / "omnifuse_four.toml"
-    path.write_text(entries + suite[:references].replace(unimodal, ""))
-    result = run_cli("validate", path)
-    assert result.code == 0, result.out + result.err
-    assert f"{4 * 5 * 10 * 3} runs" in result.out
+def test_the_ehr_model_runs_only_on_the_combinations_that_have_ehr(offline):
+    suite = load_suite(REPO / "suites" / "omnifuse_mimic.toml", load_registry())
+
+    datasets = {spec.dataset.label for spec in suite.runs() if spec.fusion.label == "unimodal_ehr"}
+
+    assert datasets == {"ihm_ehr_cxr", "ihm_ehr_cxr_rep", "ihm_ehr_rep"}

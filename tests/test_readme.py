@@ -117,3 +117,17 @@ def test_a_readme_without_markers_says_which_lines_to_add(project, run_cli):
     assert result.code == 2
     assert "<!-- mmbench:leaderboard demo -->" in result.err
     assert "<!-- /mmbench:leaderboard demo -->" in result.err
+
+
+def test_the_suite_the_readme_shows_is_valid_as_written(tmp_path, run_cli):
+    import re
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    (example,) = re.findall(r"```toml\n(\[suite\]\nname = \"my_suite\".*?)```", readme, flags=re.S)
+    path = tmp_path / "my_suite.toml"
+    path.write_text(example)
+
+    result = run_cli("validate", path)
+
+    assert result.code == 0, result.err
+    assert "suite 'my_suite'" in result.out

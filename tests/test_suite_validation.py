@@ -508,3 +508,18 @@ def test_a_scope_naming_no_entry_is_a_located_error(write_suite, run_cli):
     assert result.code == 2
     assert '[[fusions]] (label "late_joint") encoders' in result.err
     assert "no encoder entry labelled 'wrods'; did you mean 'words'?" in result.err
+
+
+def test_a_fusion_entry_can_be_tied_to_datasets(write_suite, run_cli):
+    other = LABELLED.replace('label = "d"', 'label = "other"').replace("100", "120")
+    text = SUITE + LABELLED + other + EARLY + """
+[[fusions]]
+name = "late_joint"
+datasets = ["other"]
+"""
+    suite = load_suite(write_suite(text), load_registry())
+
+    pairs = sorted((s.labels()["dataset"], s.labels()["fusion"]) for s in suite.runs())
+    assert pairs == [("d", "early"), ("other", "early"), ("other", "late_joint")]
+    typo = run_cli("validate", write_suite(text.replace('["other"]', '["otehr"]'), "typo.toml"))
+    assert typo.code == 2 and "no dataset entry labelled 'otehr'; did you mean 'other'?" in typo.err
