@@ -37,22 +37,32 @@ def board(runs, resamples=300, seed=0, with_predictions=True):
 
 
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.UndefinedMetricWarning")
+@pytest.mark.parametrize("metric", ["auroc", "f1", "accuracy"])
 @pytest.mark.parametrize("task", ["binary", "multiclass", "multilabel"])
-def test_resampled_auroc_is_scikit_learns_on_every_resample(task):
+def test_resampled_metrics_are_scikit_learns_on_every_resample(task, metric):
     rng = np.random.default_rng(1)
     n = 30  # small: some resamples miss a class, where AUROC is undefined (NaN)
     if task == "binary":
         labels, proba = (np.arange(n) < 2).astype(int), np.round(rng.random(n), 1)  # 2 positives; ties
     elif task == "multiclass":
-        labels, proba = rng.choice(5, n, p=[0.5, 0.3, 0.15, 0.04, 0.01]), rng.dirichlet(np.ones(5), n)
+        proba = rng.dirichlet(np.ones(5), n) * [1, 1, 1, 1, 0.1]  # the rare class is seldom predicted
+        labels, proba = rng.choice(5, n, p=[0.5, 0.3, 0.15, 0.04, 0.01]), proba / proba.sum(axis=1, keepdims=True)
     else:
-        labels, proba = (rng.random((n, 4)) < [0.5, 0.2, 0.05, 0.02]).astype(int), np.round(rng.random((n, 4)), 1)
+        labels = (rng.random((n, 4)) < [0.5, 0.2, 0.05, 0.02]).astype(int)
+        proba = np.round(rng.random((n, 4)) * [1, 1, 1, 0.4], 1)  # the rarest label is never predicted
     test = bootstrap.TestSet.of(np.arange(n), labels, proba, task)
     index = bootstrap.draws(test, 200, seed=0)
-    fast = bootstrap.replicates(test, "auroc", index)
-    reference = np.array([metrics.auroc(test.labels[rows], test.proba[rows], task) for rows in index])
+    fast = bootstrap.replicates(test, metric, index)
+    reference = np.array([metrics.quality(test.labels[rows], test.proba[rows], task)[metric] for rows in index])
     np.testing.assert_allclose(fast, reference, rtol=0, atol=1e-12)  # NaN where sklearn's is NaN
-    assert task != "binary" or np.isnan(reference).any()
+    assert metric != "auroc" or task != "binary" or np.isnan(reference).any()
+    if task != "binary":  # the edge case occurs: a class / label absent from labels and predictions
+        predicted = metrics.predictions(test.proba, task)
+        if task == "multiclass":
+            present = [len(np.unique(np.r_[test.labels[rows], predicted[rows]])) for rows in index]
+        else:
+            present = [int((test.labels[rows] | predicted[rows]).any(axis=0).sum()) for rows in index]
+        assert min(present) < test.proba.shape[1]
 
 
 def test_interval_covers_the_point_estimate_and_shrinks_with_more_test_samples():

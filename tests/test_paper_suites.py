@@ -129,3 +129,30 @@ def test_the_ehr_model_runs_only_on_the_combinations_that_have_ehr(offline):
     datasets = {spec.dataset.label for spec in suite.runs() if spec.fusion.label == "unimodal_ehr"}
 
     assert datasets == {"ihm_ehr_cxr", "ihm_ehr_cxr_rep", "ihm_ehr_rep"}
+
+
+#: suite -> runs with one seed and one lambda (lmic_cpu: unaligned + CLIP at lambda 1 + raw
+#: data, per dataset; modality_gap: every backbone x dataset)
+SMALL_RUNS = {"lmic_cpu": 3 * (2 * 2 + 1 * 1 * 2 + 1 * 2), "modality_gap": 4 * 8}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", SMALL_RUNS)
+def test_suite_runs_end_to_end_on_fixture_data_and_tiny_models(name, offline, run_cli):
+    """Every run of the grid (one seed, one lambda) finishes: a suite whose runs would fail
+    on real data (e.g. a shift between vectors of unequal size) fails here first."""
+    text = (REPO / "suites" / f"{name}.toml").read_text()
+    text = re.sub(r"(?m)^seeds = \[.*\]$", "seeds = [0]", text)
+    text = re.sub(r"(?m)^lambda = \[.*\]$", "lambda = [1.0]", text)
+    path = offline / f"{name}.toml"
+    path.write_text(text)
+
+    result = run_cli("run", path)
+
+    assert result.code == 0, result.out + result.err
+    assert f"{SMALL_RUNS[name]} runs finished, 0 failed" in result.out
+    page = (offline / "leaderboard" / f"{name}.md").read_text()
+    assert "## Across datasets" in page
+    if name == "lmic_cpu":  # the paper's numbers sit beside ours
+        assert "f1 (paper)" in page and "(paper): the number the source prints" in page
+        assert "seed 000, Table 1" in page
