@@ -22,6 +22,7 @@ from collections import deque
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import replace
+from datetime import datetime, timezone
 from typing import Any
 
 from rich.console import Console
@@ -29,10 +30,10 @@ from rich.markup import escape
 from rich.progress import Progress, TaskID
 
 from mmbench.errors import UserError
-from mmbench.executor import Recorder, SuiteOutcome, failed_result, progress_bar, runs_to_do
+from mmbench.executor import Recorder, SuiteOutcome, progress_bar, runs_to_do
 from mmbench.extract import describe, extraction_key
 from mmbench.registry import Registry, load_registry
-from mmbench.results import write_result
+from mmbench.results import run_record, write_result
 from mmbench.suite import RunSpec, Suite
 
 #: How often a task may lose its worker and run again before it is recorded as failed; an
@@ -180,7 +181,7 @@ class _Dispatcher:
         message = "extracting the embeddings it needs failed: " + self._error(exc, "extract", payload)
         self.progress.console.print(f"[red]extraction failed[/red] {escape(spec.dataset.label)}: {escape(message)}")
         for run in runs:
-            self._write(failed_result(run, type(exc).__name__, message), None)
+            self._write(_never_reported(run, exc, message), None)
 
     def _ran(self, future: Any, spec: RunSpec) -> None:
         if future.status == "finished":
@@ -188,7 +189,7 @@ class _Dispatcher:
         else:
             exc = future.exception()
             worker = _last_worker(exc)
-            result = failed_result(spec, type(exc).__name__, self._error(exc, "run", spec))
+            result = _never_reported(spec, exc, self._error(exc, "run", spec))
         self._write(result, worker)
 
     def _error(self, exc: BaseException, kind: str, payload: Any) -> str:
@@ -234,6 +235,13 @@ def _last_worker(exc: BaseException) -> str | None:
 #: one run or extraction at a time per worker process: seeds and torch threads are global
 _one_at_a_time = threading.Lock()
 _registry: Registry | None = None
+
+
+def _never_reported(spec: RunSpec, exc: BaseException, message: str) -> dict:
+    """The failed record of a run that ``execute`` never finished (its worker died, or its
+    extraction failed)."""
+    return run_record(spec, started=datetime.now(timezone.utc), duration_s=0.0, threads=spec.threads,
+                      error={"type": type(exc).__name__, "message": message, "traceback": None})
 
 
 def run_task(spec: RunSpec) -> tuple[str, dict]:

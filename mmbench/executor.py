@@ -12,7 +12,6 @@ import os
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timezone
 from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
@@ -24,7 +23,7 @@ from rich.progress import (BarColumn, MofNCompleteColumn, Progress, ProgressColu
 from rich.text import Text
 
 from mmbench.registry import Registry, load_registry
-from mmbench.results import SCHEMA_VERSION, clean_numbers, environment, is_finished, write_result
+from mmbench.results import is_finished, write_result
 from mmbench.suite import RunSpec, Suite
 
 
@@ -92,23 +91,6 @@ class Recorder:
             self.progress.console.print(f"[red]failed[/red] {escape(label)}: {escape(result['error']['message'])}")
         self.progress.advance(self.grid)
         return ok
-
-
-def failed_result(spec: RunSpec, error_type: str, message: str) -> dict[str, Any]:
-    """A failed result for a run that never reported back (its worker died, or the task
-    failed outside ``mmbench.run.execute``), shaped like the records ``execute`` returns."""
-    return clean_numbers({
-        "schema_version": SCHEMA_VERSION,
-        "run_id": spec.run_id,
-        "suite": spec.suite,
-        "spec": spec.identity(),
-        "labels": spec.labels(),
-        "status": "failed",
-        "error": {"type": error_type, "message": message, "traceback": None},
-        "environment": {**environment(), "threads": spec.threads, "device": spec.device},
-        "started_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "duration_s": 0.0,
-    })
 
 
 def run_suite(suite: Suite, registry: Registry, *, workers: int = 1, threads: int = 0,

@@ -14,20 +14,44 @@ import platform
 import socket
 import subprocess
 import zipfile
+from datetime import datetime
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from mmbench.files import write_bytes_atomic, write_text_atomic
 from mmbench.plugin import stable_hash
 
+if TYPE_CHECKING:
+    from mmbench.suite import RunSpec
+
 SCHEMA_VERSION = 1
 #: The key of a run record holding its test predictions (ids, labels, proba arrays) until
 #: ``write_result`` moves them to the sidecar file that the result's "predictions" names.
 TEST_PREDICTIONS = "test_predictions"
 PREDICTIONS_SUFFIX = ".test.npz"
+
+
+def run_record(spec: RunSpec, *, started: datetime, duration_s: float, threads: int,
+               error: dict[str, Any] | None = None, **outcome: Any) -> dict[str, Any]:
+    """One run's result record: ok with ``outcome``'s fields, or failed with ``error``
+    (type, message, traceback). The runner and the executors that record a run which never
+    reported back (its worker died) build the same shape here."""
+    return clean_numbers({
+        "schema_version": SCHEMA_VERSION,
+        "run_id": spec.run_id,
+        "suite": spec.suite,
+        "spec": spec.identity(),
+        "labels": spec.labels(),
+        "status": "ok" if error is None else "failed",
+        "error": error,
+        **outcome,
+        "environment": {**environment(), "threads": threads, "device": spec.device},
+        "started_at": started.isoformat(timespec="seconds"),
+        "duration_s": duration_s,
+    })
 
 
 def result_path(results_dir: Path, run_id: str) -> Path:

@@ -24,7 +24,7 @@ from mmbench.errors import UserError
 from mmbench.gap import diagnostics
 from mmbench.plugin import Alignment, Encoder
 from mmbench.registry import Registry
-from mmbench.results import SCHEMA_VERSION, TEST_PREDICTIONS, clean_numbers, environment
+from mmbench.results import TEST_PREDICTIONS, run_record
 from mmbench.splits import split_indices
 from mmbench.suite import PluginConfig, RunSpec
 from mmbench.train_config import TrainConfig
@@ -47,28 +47,17 @@ def execute(spec: RunSpec, registry: Registry, on_epoch: EpochCallback | None = 
     started = datetime.now(timezone.utc)
     clock = time.perf_counter()
     memory.reset_peak()
-    result: dict[str, Any] = {
-        "schema_version": SCHEMA_VERSION,
-        "run_id": spec.run_id,
-        "suite": spec.suite,
-        "spec": spec.identity(),
-        "labels": spec.labels(),
-    }
+    outcome: dict[str, Any] = {}
+    error = None
     try:
         threads = seed_everything(spec)
         outcome = _pipeline(spec, registry, on_epoch, on_items)
-        result.update(status="ok", error=None, **outcome)
     except Exception as exc:  # recorded, and the suite goes on
         threads = torch.get_num_threads()
-        result.update(status="failed", error={
-            "type": type(exc).__name__,
-            "message": str(exc),
-            "traceback": None if isinstance(exc, UserError) else traceback.format_exc(),
-        })
-    result["environment"] = {**environment(), "threads": threads, "device": spec.device}
-    result["started_at"] = started.isoformat(timespec="seconds")
-    result["duration_s"] = time.perf_counter() - clock
-    return clean_numbers(result)
+        error = {"type": type(exc).__name__, "message": str(exc),
+                 "traceback": None if isinstance(exc, UserError) else traceback.format_exc()}
+    return run_record(spec, started=started, duration_s=time.perf_counter() - clock, threads=threads,
+                      error=error, **outcome)
 
 
 def seed_everything(spec: RunSpec) -> int:
