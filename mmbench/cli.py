@@ -246,14 +246,14 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.scheduler:
         executor = "dask"
     if executor == "dask":
-        from mmbench.dask_executor import run_suite_dask
+        from mmbench.dask_executor import RETRIES, run_suite_dask
 
         cluster = suite.executor.get("local_cluster", {})
+        retries = suite.executor.get("retries", RETRIES) if args.retries is None else args.retries
         outcome = run_suite_dask(suite, registry, address=args.scheduler or suite.executor.get("address") or None,
                                  n_workers=args.workers or cluster.get("n_workers") or None,
                                  threads_per_worker=cluster.get("threads_per_worker"), threads=args.threads,
-                                 rerun=args.rerun, device=device,
-                                 retries=suite.executor.get("retries", 2) if args.retries is None else args.retries)
+                                 rerun=args.rerun, device=device, retries=retries)
     else:
         outcome = run_suite(suite, registry, workers=args.workers or 1, threads=args.threads, rerun=args.rerun,
                             device=device)

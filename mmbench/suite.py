@@ -98,12 +98,9 @@ class PluginConfig:
     def runs_with(self, dataset: PluginConfig, encoders: dict[str, PluginConfig],
                   alignment: PluginConfig | None) -> bool:
         """Whether the grid pairs this fusion with this dataset, encoders and alignment."""
-        if "datasets" in self.scope and not dataset.names() & set(self.scope["datasets"]):
-            return False
-        if "encoders" in self.scope and not encoder_names(encoders) & set(self.scope["encoders"]):
-            return False
-        names = alignment.names() if alignment is not None else {"-"}
-        return "alignments" not in self.scope or bool(names & set(self.scope["alignments"]))
+        names = {"datasets": dataset.names(), "encoders": encoder_names(encoders),
+                 "alignments": alignment.names() if alignment is not None else {"-"}}
+        return all(names[axis] & set(labels) for axis, labels in self.scope.items())
 
     def identity(self) -> dict[str, Any]:
         out = {"name": self.name, "version": self.version, "params": self.params}
@@ -169,7 +166,7 @@ class Suite:
     fusions: list[PluginConfig]
     report: dict[str, Any]
     robustness: list[dict[str, Any] | None] = field(default_factory=lambda: [None])
-    #: ``[executor]``: kind, address and local_cluster (n_workers, threads_per_worker)
+    #: ``[executor]``: kind, address, retries and local_cluster (n_workers, threads_per_worker)
     executor: dict[str, Any] = field(default_factory=dict)
 
     def runs(self) -> list[RunSpec]:
@@ -271,11 +268,7 @@ class _SuiteReader:
         if not isinstance(given, dict):
             self.problem(f"[{key}]", "expected a table ([" + key + "]), not an array or value")
             return {}
-        given = {k: v for k, v in given.items() if k not in nested}
-        resolved, problems = resolve_params(declared, given)
-        for param_key, message in problems:
-            self.problem(f"[{key}] {param_key}", message)
-        return resolved
+        return self.checked(declared, {k: v for k, v in given.items() if k not in nested}, f"[{key}] ")[0]
 
     def sub_table(self, key: str, sub: str, declared: tuple[Param, ...]) -> dict[str, Any]:
         outer = self.raw.get(key, {})
@@ -283,10 +276,15 @@ class _SuiteReader:
         if not isinstance(given, dict):
             self.problem(f"[{key}] {sub}", f"expected a table, e.g. {sub} = {{ n_workers = 2 }}")
             return {}
+        return self.checked(declared, given, f"[{key}] {sub}.")[0]
+
+    def checked(self, declared: tuple[Param, ...], given: dict[str, Any], where: str) -> tuple[dict[str, Any], bool]:
+        """``given`` resolved against ``declared``, each problem reported at ``where`` + its
+        key; and whether there was none."""
         resolved, problems = resolve_params(declared, given)
-        for param_key, message in problems:
-            self.problem(f"[{key}] {sub}.{param_key}", message)
-        return resolved
+        for key, message in problems:
+            self.problem(f"{where}{key}", message)
+        return resolved, not problems
 
     def references(self) -> list[dict[str, Any]]:
         raw = self.raw.get("report", {})
@@ -297,10 +295,8 @@ class _SuiteReader:
             return []
         references = []
         for i, entry in enumerate(raw):
-            resolved, problems = resolve_params(REFERENCE_PARAMS, entry)
-            for key, message in problems:
-                self.problem(f"[[report.reference]] #{i + 1} {key}", message)
-            if not problems:
+            resolved, ok = self.checked(REFERENCE_PARAMS, entry, f"[[report.reference]] #{i + 1} ")
+            if ok:
                 references.append(resolved)
         return references
 
@@ -337,10 +333,8 @@ class _SuiteReader:
         declared = {p.name: p for p in ROBUSTNESS_PARAMS}
         axis = []
         for point, _ in _sweep_points(given, declared):
-            resolved, problems = resolve_params(ROBUSTNESS_PARAMS, point)
-            for key, message in problems:
-                self.problem(f"[robustness] {key}", message)
-            if problems:
+            resolved, ok = self.checked(ROBUSTNESS_PARAMS, point, "[robustness] ")
+            if not ok:
                 return [None]
             if resolved["missing_rate"] == 0:  # nothing goes missing: how it would does not matter
                 resolved |= {k: v for k, v in ROBUSTNESS_DEFAULTS.items() if k in ("missing_modality",
@@ -485,7 +479,7 @@ class _SuiteReader:
         return configs
 
     def fusion_scope(self, given: dict[str, Any], declared: dict[str, Param], where: str) -> dict[str, tuple]:
-        """Pop ``encoders`` / ``alignments`` (lists of entry labels) off a fusion entry."""
+        """Pop ``datasets`` / ``encoders`` / ``alignments`` (lists of entry labels) off a fusion entry."""
         scope = {}
         for axis in SCOPES:
             if axis not in given or axis in declared:
@@ -502,7 +496,7 @@ class _SuiteReader:
                      encoders: list[dict[str, PluginConfig]], alignments: list[PluginConfig | None]) -> None:
         """A fusion's ``datasets`` / ``encoders`` / ``alignments`` must name entries of the suite."""
         known = {"datasets": set().union(*(d.names() for d in datasets)),
-                 "encoders": set().union(*(encoder_names(e) for e in encoders)) if encoders else {"-"},
+                 "encoders": set().union(*(encoder_names(e) for e in encoders or [{}])),  # as runs() does
                  "alignments": set().union(*(a.names() if a is not None else {"-"} for a in alignments))}
         reported = set()
         for fusion in fusions:
