@@ -41,11 +41,21 @@ class Stat:
 
 
 @dataclass
-class Row:
+class Configuration:
+    """A configuration's labels, as results print them."""
+
     encoder: str
     alignment: str
     fusion: str
     robustness: str
+
+    @property
+    def config(self) -> str:
+        return config_label(self.encoder, self.alignment, self.fusion, self.robustness)
+
+
+@dataclass
+class Row(Configuration):
     seeds: list[int]
     stats: dict[str, Stat]
     rank: int = 0
@@ -62,28 +72,16 @@ class Row:
     #: metric -> {"value", "source"}: the number a paper printed for this configuration
     references: dict[str, dict[str, Any]] = field(default_factory=dict)
 
-    @property
-    def config(self) -> str:
-        return config_label(self.encoder, self.alignment, self.fusion, self.robustness)
-
 
 @dataclass
-class OverallRow:
+class OverallRow(Configuration):
     """One configuration across the datasets it ran on."""
 
-    encoder: str
-    alignment: str
-    fusion: str
-    robustness: str
     #: dataset -> its rank there (1 = best)
     ranks: dict[str, int]
     mean_rank: float
     #: configurations it beat, summed over datasets (Borda count)
     borda: int
-
-    @property
-    def config(self) -> str:
-        return config_label(self.encoder, self.alignment, self.fusion, self.robustness)
 
 
 @dataclass
