@@ -27,6 +27,8 @@ ROBUSTNESS_PARAMS = (
     Param("test_noise", float, 0.0, "std of Gaussian noise added to test features", min=0.0),
 )
 DEFAULTS = {p.name: p.default for p in ROBUSTNESS_PARAMS}
+#: settings that only say how samples go missing: they change nothing at missing rate 0
+MISSING_ONLY = ("missing_modality", "missing_at", "fill")
 
 
 def label(settings: dict[str, Any] | None) -> str:

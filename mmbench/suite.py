@@ -20,7 +20,7 @@ from mmbench.params import Param, is_sweep, resolve_params
 from mmbench.plugin import stable_hash
 from mmbench.registry import PluginInfo, Registry
 from mmbench.robustness import DEFAULTS as ROBUSTNESS_DEFAULTS
-from mmbench.robustness import ROBUSTNESS_PARAMS
+from mmbench.robustness import MISSING_ONLY, ROBUSTNESS_PARAMS
 from mmbench.robustness import label as robustness_label
 from mmbench.train_config import TRAIN_PARAMS
 
@@ -337,8 +337,7 @@ class _SuiteReader:
             if not ok:
                 return [None]
             if resolved["missing_rate"] == 0:  # nothing goes missing: how it would does not matter
-                resolved |= {k: v for k, v in ROBUSTNESS_DEFAULTS.items() if k in ("missing_modality",
-                                                                                 "missing_at", "fill")}
+                resolved |= {k: ROBUSTNESS_DEFAULTS[k] for k in MISSING_ONLY}
             if resolved not in axis:
                 axis.append(resolved)
         if not axis:

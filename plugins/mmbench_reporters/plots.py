@@ -26,12 +26,11 @@ from mmbench.files import write_bytes_atomic
 from mmbench.leaderboard import DatasetBoard, Leaderboard, Row
 from mmbench.metric_catalog import METRICS
 from mmbench.plugin import Reporter, stable_hash
+from mmbench.robustness import MISSING_ONLY
 
 #: the time a Pareto plot puts on its x axis, first one the rows have
 TIME_METRICS = ("train_s_total", "train_s_per_epoch")
 MISSING_RATE = ("robustness", "missing_rate")
-#: robustness settings that do not matter at missing rate 0
-CLEAN_IRRELEVANT = ("missing_modality", "missing_at", "fill")
 DPI = 100
 WIDTH = 11.0  # inches; the legend / rank table takes the right part
 #: longer legend entries are shortened so they stay inside the fixed-size figure
@@ -166,7 +165,7 @@ def missing_rate_series(dataset: DatasetBoard, primary: str) -> Lines | None:
 
 def _clean_key(row: Row) -> str:
     settings = row.settings
-    for name in ("missing_rate", *CLEAN_IRRELEVANT):
+    for name in ("missing_rate", *MISSING_ONLY):
         settings = _without(settings, ("robustness", name))
     return json.dumps(settings, sort_keys=True, default=str)
 
