@@ -30,9 +30,9 @@ from rich.markup import escape
 from rich.progress import Progress, TaskID
 
 from mmbench.errors import UserError
-from mmbench.executor import Recorder, SuiteOutcome, progress_bar, runs_to_do
+from mmbench.executor import Recorder, SuiteOutcome, progress_bar, runs_to_do, worker_registry
 from mmbench.extract import describe, extraction_key
-from mmbench.registry import Registry, load_registry
+from mmbench.registry import Registry
 from mmbench.results import run_record, write_result
 from mmbench.suite import RunSpec, Suite
 
@@ -230,18 +230,17 @@ def _last_worker(exc: BaseException) -> str | None:
     return getattr(worker, "address", None)
 
 
-# --- on the workers ----------------------------------------------------------------
-
-#: one run or extraction at a time per worker process: seeds and torch threads are global
-_one_at_a_time = threading.Lock()
-_registry: Registry | None = None
-
-
 def _never_reported(spec: RunSpec, exc: BaseException, message: str) -> dict:
     """The failed record of a run that ``execute`` never finished (its worker died, or its
     extraction failed)."""
     return run_record(spec, started=datetime.now(timezone.utc), duration_s=0.0, threads=spec.threads,
                       error={"type": type(exc).__name__, "message": message, "traceback": None})
+
+
+# --- on the workers ----------------------------------------------------------------
+
+#: one run or extraction at a time per worker process: seeds and torch threads are global
+_one_at_a_time = threading.Lock()
 
 
 def run_task(spec: RunSpec) -> tuple[str, dict]:
@@ -251,7 +250,7 @@ def run_task(spec: RunSpec) -> tuple[str, dict]:
 
     with _one_at_a_time:
         spec, worker = _on_worker(spec)
-        return worker, execute(spec, _worker_registry())
+        return worker, execute(spec, worker_registry())
 
 
 def extract_task(spec: RunSpec) -> str:
@@ -261,7 +260,7 @@ def extract_task(spec: RunSpec) -> str:
 
     with _one_at_a_time:
         spec, worker = _on_worker(spec)
-        extract_one(spec, _worker_registry(), EmbeddingCache())
+        extract_one(spec, worker_registry(), EmbeddingCache())
         return worker
 
 
@@ -273,10 +272,3 @@ def _on_worker(spec: RunSpec) -> tuple[RunSpec, str]:
     if not spec.threads:
         spec = replace(spec, threads=worker.state.nthreads)
     return spec, worker.address
-
-
-def _worker_registry() -> Registry:
-    global _registry
-    if _registry is None:
-        _registry = load_registry()
-    return _registry

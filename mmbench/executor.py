@@ -161,15 +161,20 @@ class RateColumn(ProgressColumn):
 _worker_registry: Registry | None = None
 
 
+def worker_registry() -> Registry:
+    """The plugins, loaded once per worker process (a pool's or a Dask worker's)."""
+    global _worker_registry
+    if _worker_registry is None:
+        _worker_registry = load_registry()
+    return _worker_registry
+
+
 def _worker(spec: RunSpec, results_dir: str) -> dict:
     """Pool entry point: the worker writes its own result, so a crash of the parent
     loses nothing that finished."""
-    global _worker_registry
     from mmbench.run import execute
 
-    if _worker_registry is None:
-        _worker_registry = load_registry()
-    result = execute(spec, _worker_registry)
+    result = execute(spec, worker_registry())
     write_result(Path(results_dir), result)
     return {"status": result["status"], "error": result.get("error"), "labels": result["labels"],
             "spec": {"seed": result["spec"]["seed"]}}
