@@ -316,8 +316,7 @@ def _write_leaderboard(suite, registry, out) -> list[Path]:
     from mmbench import leaderboard
 
     board, notes = leaderboard.build(suite)
-    for note in notes:
-        out.print(f"[yellow]note:[/yellow] {note}")
+    show.notes(out, notes)
     show.leaderboard(out, board)
     reporters = [info.cls() for info in registry.all() if info.kind == "reporter"]
     return leaderboard.write(board, Path(suite.report["output"]), reporters)
@@ -418,14 +417,13 @@ def _gap_summary(gap: dict) -> str:
 
 def cmd_results(args: argparse.Namespace) -> int:
     from mmbench import console as show
-    from mmbench.results import load_results
+    from mmbench.results import left_out_notes, load_results
 
     _, suite = _load(args)
-    results, unreadable = load_results(suite.results_dir)
+    results, left_out = load_results(suite.results_dir)
     out = _console()
     show.results(out, results, suite.report["primary"])
-    for path in unreadable:
-        out.print(f"[yellow]unreadable result file:[/yellow] {path}")
+    show.notes(out, left_out_notes(left_out))
     return EXIT_OK
 
 

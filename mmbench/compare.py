@@ -21,7 +21,7 @@ from mmbench.errors import UserError
 from mmbench.files import write_text_atomic
 from mmbench.leaderboard import Stat, from_results
 from mmbench.metric_catalog import METRICS
-from mmbench.results import load_results
+from mmbench.results import left_out_notes, load_results
 
 EXIT_REGRESSION = 1
 NOT_COMPARED_MACHINE = "not compared: different or unknown machine"
@@ -55,6 +55,8 @@ class Side:
     #: machine ids the numbers were measured on; empty when unknown
     machines: list[str]
     failed: list[dict[str, Any]] = field(default_factory=list)
+    #: what was left out of it (damaged or copied result files)
+    notes: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -124,18 +126,22 @@ def load_side(path: Path) -> Side:
 
 
 def _from_results_dir(path: Path) -> Side:
-    results, _ = load_results(path)
+    results, left_out = load_results(path)
     ok = [r for r in results if r.get("status") == "ok"]
     if not results:
         suites = sorted(str(d) for d in path.iterdir() if d.is_dir() and any(d.glob("*.json")))
         hint = f"; it has suite folders: {', '.join(suites)}" if suites else ""
+        if left_out:
+            hint += f"; {len(left_out)} file(s) left out, e.g. {left_out[0]}"
         raise UserError(f"no result files in {path}: pass the results folder of one suite "
                         f"(e.g. results/quickstart), as `mmbench run` writes it{hint}")
     metrics = sorted({m for r in ok for m in r.get("metrics", {}) if m in METRICS})
     suites = sorted({str(r.get("suite")) for r in results})
     board = from_results(results, ", ".join(suites), "", metrics[0] if metrics else "auroc", metrics)
     machines = sorted({str(m) for r in ok if (m := r.get("environment", {}).get("machine_id"))})
-    return _side(board.to_dict(), str(path), machines)
+    side = _side(board.to_dict(), str(path), machines)
+    side.notes = left_out_notes(left_out)
+    return side
 
 
 def _from_leaderboard_file(path: Path) -> Side:
@@ -254,6 +260,8 @@ def show(out: Any, comparison: Comparison) -> None:
         for dataset, config, rob in keys:
             rob = "" if rob == "-" else f" / {rob}"
             out.print(f"[yellow]only in the {name}[/yellow] (not compared): {escape(f'{dataset} | {config}{rob}')}")
+    for note in b.notes + c.notes:
+        out.print(f"[yellow]note:[/yellow] {escape(note)}")
     for f in c.failed:
         out.print(f"[yellow]failed in the current run[/yellow]: {escape(str(f.get('dataset')))} | "
                   f"{escape(str(f.get('config')))} | seed {f.get('seed')}")

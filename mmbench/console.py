@@ -33,6 +33,12 @@ def leaderboard(out: Console, board: Leaderboard) -> None:
         out.print(table)
 
 
+def notes(out: Console, lines: list[str]) -> None:
+    """What a command left out or wants the user to know, one line each (never markup)."""
+    for line in lines:
+        out.print(f"[yellow]note:[/yellow] {escape(line)}")
+
+
 def grid(out: Console, suite: Suite, todo: set[str]) -> None:
     table = Table(title=f"suite {suite.name}: expanded grid", title_justify="left")
     for header in ("#", "dataset", "encoder", "alignment", "fusion", "seed", "run id", "state"):
@@ -54,7 +60,7 @@ def results(out: Console, records: list[dict[str, Any]], primary: str) -> None:
             f"[red]failed[/red]: {escape(r['error']['message'])}"
         table.add_row(escape(r["labels"]["dataset"]), escape(r["labels"]["config"]), str(r["spec"]["seed"]), status,
                       "–" if value is None else format(value, METRICS[primary].fmt),
-                      f"{r['duration_s']:.2f}", r["run_id"])
+                      "–" if r.get("duration_s") is None else f"{r['duration_s']:.2f}", r["run_id"])
     out.print(table)
 
 

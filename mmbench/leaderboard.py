@@ -22,7 +22,7 @@ import numpy as np
 
 from mmbench import bootstrap
 from mmbench.metric_catalog import METRICS
-from mmbench.results import load_results, read_predictions
+from mmbench.results import left_out_notes, load_results, read_predictions
 from mmbench.suite import Suite, config_label
 
 
@@ -179,8 +179,8 @@ class Leaderboard:
 
 def build(suite: Suite) -> tuple[Leaderboard, list[str]]:
     """The leaderboard of a suite's current grid, and notes on what was left out."""
-    results, unreadable = load_results(suite.results_dir)
-    notes = [f"unreadable result file left out: {p}" for p in unreadable]
+    results, left_out = load_results(suite.results_dir)
+    notes = left_out_notes(left_out)
     specs = {spec.run_id: spec for spec in suite.runs()}
     order = {run_id: i for i, run_id in enumerate(specs)}
     outside = [r for r in results if r["run_id"] not in specs]

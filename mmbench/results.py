@@ -14,6 +14,7 @@ import platform
 import socket
 import subprocess
 import zipfile
+from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
 from pathlib import Path
@@ -28,6 +29,8 @@ if TYPE_CHECKING:
     from mmbench.suite import RunSpec
 
 SCHEMA_VERSION = 1
+#: how ``result_problem`` starts the reason of a file whose name is not its run id
+COPY = "a copy or a renamed file"
 #: The key of a run record holding its test predictions (ids, labels, proba arrays) until
 #: ``write_result`` moves them to the sidecar file that the result's "predictions" names.
 TEST_PREDICTIONS = "test_predictions"
@@ -96,30 +99,120 @@ def read_predictions(results_dir: Path, result: dict[str, Any]) -> dict[str, np.
     return arrays
 
 
-def read_result(path: Path) -> dict[str, Any] | None:
-    """The result in ``path``, or None when it is unreadable or from another schema."""
+#: The label keys every reader of a result uses (the leaderboard's rows, ``mmbench results``).
+LABEL_KEYS = ("dataset", "config", "encoder", "alignment", "fusion")
+
+
+def result_problem(data: Any, name: str | None = None) -> str | None:
+    """What makes ``data`` not a result every reader can use, or None when it is one.
+
+    The one check of the result schema: the leaderboard, ``mmbench results``, ``compare``
+    and ``run`` (what counts as finished) all read results through it, so a damaged or
+    hand-edited file is left out (and re-run) instead of crashing them. ``name``, the file's
+    name, must be ``<run_id>.json``: a copy (``<id> (1).json``) would count one run twice."""
+    if not isinstance(data, dict):
+        return f"not a JSON object but a {type(data).__name__}"
+    if data.get("schema_version") != SCHEMA_VERSION:
+        return f"schema_version is {data.get('schema_version')!r}, this mmbench reads {SCHEMA_VERSION}"
+    run_id = data.get("run_id")
+    if not isinstance(run_id, str) or not run_id:
+        return "no run_id"
+    if name is not None and name != result_path(Path(), run_id).name:
+        return f"{COPY}: its run_id is {run_id!r} (only {run_id}.json counts)"
+    status = data.get("status")
+    if status not in ("ok", "failed"):
+        return f"status is {status!r}, not 'ok' or 'failed'"
+    for key in ("spec", "labels"):
+        if not isinstance(data.get(key), dict):
+            return f"no {key} object"
+    if not isinstance(data.get("environment", {}), dict):
+        return "environment is not an object"
+    if not _is_int(data["spec"].get("seed")):
+        return "spec.seed is not an integer"
+    for key in LABEL_KEYS:
+        if not isinstance(data["labels"].get(key), str):
+            return f"labels.{key} is not a string"
+    if "duration_s" in data and not _is_number(data["duration_s"]):
+        return "duration_s is not a number"
+    if status == "failed":
+        error = data.get("error")
+        if not isinstance(error, dict) or not isinstance(error.get("message"), str):
+            return "a failed run without an error message"
+        return None
+    measured = data.get("metrics")
+    if not isinstance(measured, dict):
+        return "no metrics object"
+    wrong = sorted(m for m, v in measured.items() if v is not None and not _is_number(v))
+    if wrong:
+        return f"metric {wrong[0]!r} is {measured[wrong[0]]!r}, not a number"
+    if not isinstance(data.get("data"), dict) or not isinstance(data["data"].get("task"), str):
+        return "no data.task"
+    return None
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def check_result(path: Path) -> tuple[dict[str, Any] | None, str | None]:
+    """(the result in ``path``, None), or (None, why it cannot be used)."""
     try:
-        data = json.loads(Path(path).read_text())
-    except (OSError, ValueError):
-        return None
-    if not isinstance(data, dict) or data.get("schema_version") != SCHEMA_VERSION:
-        return None
-    return data
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except OSError as exc:
+        return None, f"cannot be read ({exc.strerror or exc})"
+    except ValueError as exc:
+        return None, f"not valid JSON ({exc})"
+    problem = result_problem(data, Path(path).name)
+    return (None, problem) if problem else (data, None)
+
+
+def read_result(path: Path) -> dict[str, Any] | None:
+    """The result in ``path``, or None when it is unreadable, invalid or from another schema."""
+    return check_result(path)[0]
 
 
 def is_finished(results_dir: Path, run_id: str) -> bool:
-    """A run counts as done only when it succeeded; a failed one is retried."""
+    """A run counts as done only when it succeeded; a failed or damaged one is retried."""
     result = read_result(result_path(results_dir, run_id))
     return result is not None and result.get("status") == "ok"
 
 
-def load_results(results_dir: Path) -> tuple[list[dict[str, Any]], list[Path]]:
-    """Every readable result in a folder, sorted by run id, and the unreadable files."""
+@dataclass(frozen=True)
+class LeftOut:
+    """A file in a results folder that is not counted, and why (the notes say both)."""
+
+    path: Path
+    reason: str
+
+    @property
+    def remedy(self) -> str:
+        """A copy is never counted (its run has its own file); a damaged result's run is redone."""
+        return "delete it" if self.reason.startswith(COPY) else "`mmbench run` runs it again"
+
+    def __str__(self) -> str:
+        return f"{self.path}: {self.reason}; {self.remedy}"
+
+
+def load_results(results_dir: Path) -> tuple[list[dict[str, Any]], list[LeftOut]]:
+    """Every valid result in a folder, sorted by run id (each run id once: only the file
+    named ``<run_id>.json`` counts), and the files left out with the reason."""
     good, bad = [], []
     for path in sorted(Path(results_dir).glob("*.json")):
-        data = read_result(path)
-        (good if data is not None else bad).append(data if data is not None else path)
+        data, problem = check_result(path)
+        if data is None:
+            bad.append(LeftOut(path, problem or "unreadable"))
+        else:
+            good.append(data)
     return sorted(good, key=lambda r: r["run_id"]), bad
+
+
+def left_out_notes(left_out: list[LeftOut]) -> list[str]:
+    """One note per result file left out (the leaderboard and ``mmbench results`` print them)."""
+    return [f"result file left out: {item}" for item in left_out]
 
 
 def clean_numbers(value: Any) -> Any:
