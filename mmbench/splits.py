@@ -30,7 +30,8 @@ def split_indices(table: DatasetTable, val: float, test: float, seed: int) -> di
     all_rows = np.arange(len(table))
     train_val, test_rows = _two_way(table, test, seed)
     rest = table.subset(train_val)
-    train_inner, val_inner = _two_way(rest, val / (1 - test), seed + 1)
+    # modulo 2**32: the largest valid seed's validation split is still a valid seed (0)
+    train_inner, val_inner = _two_way(rest, val / (1 - test), (seed + 1) % 2**32)
     return {"train": train_val[train_inner], "val": train_val[val_inner], "test": all_rows[test_rows]}
 
 

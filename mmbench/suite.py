@@ -8,6 +8,7 @@ fusions x seeds; a list given for a scalar parameter is a sweep over its values.
 from __future__ import annotations
 
 import itertools
+import re
 import tomllib
 from collections import Counter
 from dataclasses import dataclass, field
@@ -33,7 +34,7 @@ SUITE_PARAMS = (
 SPLIT_PARAMS = (
     Param("val", float, 0.1, "validation fraction of all samples (model selection)", min=0.01, max=0.9),
     Param("test", float, 0.2, "test fraction of all samples", min=0.01, max=0.9),
-    Param("seed", int, -1, "fixed split seed; -1 splits with each run's seed"),
+    Param("seed", int, -1, "fixed split seed; -1 splits with each run's seed", min=-1, max=2**32 - 1),
 )
 REPORT_PARAMS = (
     Param("primary", str, "auroc", "metric that ranks configurations", choices=tuple(METRICS)),
@@ -64,6 +65,10 @@ LOCAL_CLUSTER_PARAMS = (
     Param("n_workers", int, 0, "worker processes of the local Dask cluster (0: one per core)", min=0),
     Param("threads_per_worker", int, 1, "threads per worker; torch uses as many per run", min=1),
 )
+#: a suite name becomes a folder and file names: never a path (``../x``, ``/tmp/x``) or hidden
+SUITE_NAME = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9_.-]*")
+#: seeds numpy's and torch's generators accept
+MAX_SEED = 2**32 - 1
 TABLES = ("suite", "split", "train", "datasets", "encoders", "alignments", "fusions", "robustness", "report",
           "executor")
 #: Keys of an axis entry that belong to the harness, not to the plugin's parameters.
@@ -198,9 +203,15 @@ def load_suite(path: str | Path, registry: Registry) -> Suite:
     if not path.is_file():
         raise UserError(f"{path}: no such suite file")
     try:
-        raw = tomllib.loads(path.read_text())
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as exc:
+        raise SuiteError([(str(path), f"not a text file in UTF-8 (byte {exc.start}: {exc.reason}); "
+                           "a suite is a TOML text file")]) from None
     except tomllib.TOMLDecodeError as exc:
         raise SuiteError([(str(path), f"not valid TOML: {exc}")]) from None
+    except RecursionError:
+        raise SuiteError([(str(path), "arrays or tables nested too deeply to read; a suite needs "
+                           "a few levels at most")]) from None
     return _SuiteReader(path, raw, registry).read()
 
 
@@ -231,6 +242,14 @@ class _SuiteReader:
         seeds = suite.get("seeds", [])
         if not seeds or not all(isinstance(s, int) and not isinstance(s, bool) for s in seeds):
             self.problem("[suite] seeds", f"expected a non-empty list of integers, got {seeds!r}")
+        elif not all(0 <= s <= MAX_SEED for s in seeds):
+            self.problem("[suite] seeds", f"seeds must be in [0, {MAX_SEED}] (what numpy and torch accept), "
+                         f"got {[s for s in seeds if not 0 <= s <= MAX_SEED]}")
+        name = suite.get("name")
+        if isinstance(name, str) and not SUITE_NAME.fullmatch(name):
+            self.problem("[suite] name", f"{name!r} is not a suite name: it names the results folder and the "
+                         "leaderboard files, so it is letters, digits, '_', '-' and '.' (not first), "
+                         "e.g. \"my_suite-2\"")
         for column in report.get("columns", []):
             if column not in METRICS:
                 self.problem("[report] columns", f"unknown metric {column!r}; {did_you_mean(str(column), METRICS)}")
