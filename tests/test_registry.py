@@ -20,7 +20,7 @@ BUILTINS = {
     "alignment": ["gap_shift", "noise", "none"],
     "fusion": ["attention", "concat", "dwfuse", "early", "finetune", "late_joint", "late_voting",
                "linear_probe", "omnifuse", "se_gate", "sum", "unimodal", "zero_shot"],
-    "reporter": ["csv", "json", "markdown", "plots"],
+    "reporter": ["csv", "html", "json", "markdown", "plots"],
 }
 
 #: fixture module -> fragments its "broken" reason must show

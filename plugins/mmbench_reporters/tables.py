@@ -30,10 +30,13 @@ class MarkdownReporter(Reporter):
     embeds_others = True
 
     def write(self, board: Leaderboard, out_dir: Path) -> list[Path]:
-        figures = sorted(f.relative_to(out_dir).as_posix() for pattern in EMBEDDED
-                         for f in (out_dir / board.suite).glob(pattern))
-        page = write_text_atomic(out_dir / f"{board.suite}.md", render(board, figures))
+        page = write_text_atomic(out_dir / f"{board.suite}.md", render(board, embedded_figures(out_dir, board.suite)))
         return [page, write_text_atomic(out_dir / INDEX, render_index(out_dir))]
+
+
+def embedded_figures(out_dir: Path, suite: str) -> list[str]:
+    """The images other reporters wrote into <out>/<suite>/, relative to the leaderboard folder."""
+    return sorted(f.relative_to(out_dir).as_posix() for pattern in EMBEDDED for f in (out_dir / suite).glob(pattern))
 
 
 def render(board: Leaderboard, figures: list[str] = ()) -> str:
