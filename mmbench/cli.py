@@ -2,7 +2,9 @@
 
 Exit codes: 0 success; 1 some runs failed (their results say why) or ``compare`` found a
 regression; 2 bad input (a suite, a name, a path), reported as one short message without a
-traceback unless ``--debug``. Heavy modules are imported inside the commands so ``--help``
+traceback unless ``--debug``; 4 the leaderboard is incomplete because a reporter failed
+(each is named in a warning; the other reporters' files are written; when runs failed
+too, 1 wins). Heavy modules are imported inside the commands so ``--help``
 is instant.
 """
 
@@ -14,6 +16,7 @@ from dataclasses import replace
 from pathlib import Path
 
 EXIT_OK, EXIT_RUNS_FAILED, EXIT_USAGE = 0, 1, 2
+EXIT_LEADERBOARD_INCOMPLETE = 4
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -22,8 +25,12 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "handler", None):
         parser.print_help()
         return EXIT_USAGE
-    from mmbench.errors import UserError
+    import warnings
 
+    from mmbench.errors import PluginDeprecationWarning, UserError
+
+    # Python hides DeprecationWarnings outside __main__: a plugin author must see these
+    warnings.filterwarnings("once", category=PluginDeprecationWarning)
     try:
         return args.handler(args)
     except UserError as exc:
@@ -257,14 +264,14 @@ def cmd_run(args: argparse.Namespace) -> int:
     else:
         outcome = run_suite(suite, registry, workers=args.workers or 1, threads=args.threads, rerun=args.rerun,
                             device=device)
-    paths = _write_leaderboard(suite, registry, out)
+    paths, complete = _write_leaderboard(suite, registry, out)
     out.print(f"{len(outcome.ok)} runs finished, {len(outcome.failed)} failed, {outcome.skipped} "
               f"skipped (already done); results in {suite.results_dir}; leaderboard: "
               + ", ".join(str(p) for p in paths))
     if outcome.failed:
         out.print(f"[red]{len(outcome.failed)} run(s) failed[/red]: `mmbench results {args.suite}` shows why")
         return EXIT_RUNS_FAILED
-    return EXIT_OK
+    return EXIT_OK if complete else EXIT_LEADERBOARD_INCOMPLETE
 
 
 def cmd_leaderboard(args: argparse.Namespace) -> int:
@@ -282,7 +289,7 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
             return EXIT_RUNS_FAILED
         out.print(f"{args.check_readme} is current with {page.with_suffix('.json')}")
         return EXIT_OK
-    paths = _write_leaderboard(suite, registry, out)
+    paths, complete = _write_leaderboard(suite, registry, out)
     if args.update_readme:
         from mmbench.files import write_text_atomic
 
@@ -290,7 +297,7 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
         if old != new:
             paths.append(write_text_atomic(args.update_readme, new))
     out.print("wrote " + ", ".join(str(p) for p in paths))
-    return EXIT_OK
+    return EXIT_OK if complete else EXIT_LEADERBOARD_INCOMPLETE
 
 
 def _committed_board(suite):
@@ -311,7 +318,11 @@ def _committed_board(suite):
                         f"`mmbench leaderboard {suite.path}`") from None
 
 
-def _write_leaderboard(suite, registry, out) -> list[Path]:
+def _write_leaderboard(suite, registry, out) -> tuple[list[Path], bool]:
+    """Write the leaderboard with every installed reporter; return the files and whether
+    every reporter wrote (a failed or broken reporter is a warning naming it)."""
+    from rich.markup import escape
+
     from mmbench import console as show
     from mmbench import leaderboard
 
@@ -319,7 +330,17 @@ def _write_leaderboard(suite, registry, out) -> list[Path]:
     show.notes(out, notes)
     show.leaderboard(out, board)
     reporters = [info.cls() for info in registry.all() if info.kind == "reporter"]
-    return leaderboard.write(board, Path(suite.report["output"]), reporters)
+    failed: dict[str, str] = {b.name: f"failed to load: {b.reason}" for b in registry.broken
+                              if b.kind == "reporter"}
+    paths = leaderboard.write(board, Path(suite.report["output"]), reporters, failed)
+    for name, reason in failed.items():
+        out.print(f"[bold yellow]warning:[/bold yellow] reporter {name!r} wrote nothing, the leaderboard is "
+                  f"incomplete: {escape(reason)}")
+    packages = sorted({b.source.distribution for b in registry.broken if b.kind is None})
+    if packages:
+        out.print(f"[yellow]warning:[/yellow] plugin package(s) {', '.join(packages)} failed to load; any "
+                  "reporter they provide was skipped (`mmbench plugins` says why)")
+    return paths, not failed
 
 
 def cmd_gap(args: argparse.Namespace) -> int:
@@ -441,13 +462,17 @@ def cmd_plugins(args: argparse.Namespace) -> int:
     broken = [b.describe() for b in registry.broken]
     if args.name:
         entries = [e for e in entries if e["name"] == args.name]
-        if not entries:
-            raise UserError(f"no plugin named {args.name!r}; "
-                            + did_you_mean(args.name, [i.name for i in registry.all()]))
+        # a class of that name that broke its contract, else every failed package (it may be the
+        # one that provides the name)
+        broken = [b for b in broken if b["name"] == args.name] or [b for b in broken if not b["kind"]]
+        if not entries and not any(b["name"] == args.name for b in broken):
+            known = [i.name for i in registry.all()] + [name for _, name in registry.conflicts]
+            raise UserError(f"no plugin named {args.name!r}; " + did_you_mean(args.name, known)
+                            + registry.broken_hint())
     if args.json:
         print(json.dumps({"plugins": entries, "broken": broken}, indent=2, sort_keys=True))
     elif args.name:
-        show.plugin_details(_console(), entries)
+        show.plugin_details(_console(), entries, broken)
     else:
         show.plugins(_console(), entries, broken)
     return EXIT_OK

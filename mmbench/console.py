@@ -69,23 +69,52 @@ def plugins(out: Console, entries: list[dict], broken: list[dict]) -> None:
     for header in ("kind", "name", "version", "distribution", "status", "description"):
         table.add_column(header)
     for e in entries:
-        status = "[green]ok[/green]" if e["status"] == "ok" else f"[red]{e['status']}[/red]"
-        table.add_row(e["kind"], e["name"], e["version"], e["distribution"], status, escape(e["description"]))
+        table.add_row(e["kind"], e["name"], e["version"], e["distribution"], _status(e), escape(e["description"]))
     for b in broken:
-        table.add_row("?", b["entry_point"], b["version"], b["distribution"], "[red]broken[/red]",
-                      escape(b["reason"]))
+        # a class that broke its contract has a kind and name; a distribution that failed
+        # as a whole (import error, bad hook) is shown as a package, never as a plugin kind
+        if b.get("kind"):
+            row = (b["kind"], b["name"], b["reason"])
+        else:
+            row = ("(package)", b["distribution"], f"entry point {b['entry_point']!r}: {b['reason']}")
+        table.add_row(row[0], row[1], b["version"], b["distribution"], "[red]broken[/red]", escape(row[2]))
     out.print(table)
+    conflicts = sorted({(e["kind"], e["name"]) for e in entries if e["status"] == "conflict"})
+    for kind, name in conflicts:
+        sources = [e["distribution"] for e in entries if (e["kind"], e["name"], e["status"]) == (kind, name, "conflict")]
+        out.print(f"[red]conflict:[/red] {kind} {name!r} is registered by {' and '.join(sources)}; suites cannot "
+                  "use it until one is uninstalled or MMBENCH_PLUGINS chooses one")
+    for e in entries:
+        for note in e.get("deprecations", []):
+            out.print(f"[yellow]deprecated:[/yellow] {e['kind']} {e['name']} ({e['distribution']}): {escape(note)}")
     if broken:
         out.print(f"[yellow]{len(broken)} plugin(s) failed to load and were skipped; the others work.[/yellow]")
 
 
-def plugin_details(out: Console, entries: list[dict]) -> None:
+def _status(entry: dict) -> str:
+    if entry["status"] != "ok":
+        return f"[red]{entry['status']}[/red]"
+    return "[yellow]ok (deprecated)[/yellow]" if entry.get("deprecations") else "[green]ok[/green]"
+
+
+def plugin_details(out: Console, entries: list[dict], broken: list[dict] | None = None) -> None:
+    """One plugin's details; ``entries`` holds several when two distributions register the
+    name (a conflict, said first). ``broken`` are the failures to mention: a package that
+    failed to load may be the one meant to provide it."""
+    if len(entries) > 1:
+        out.print(f"[red]conflict:[/red] {entries[0]['kind']} {entries[0]['name']!r} is registered by "
+                  f"{' and '.join(e['distribution'] for e in entries)}; suites cannot use it until one is "
+                  "uninstalled or MMBENCH_PLUGINS chooses one")
     for e in entries:
         out.print(f"[bold]{e['kind']} {e['name']}[/bold] {e['version']} ({e['distribution']}, "
                   f"entry point {e['entry_point']!r}): {escape(e['description'])}")
         out.print(f"  modalities: {', '.join(e['modalities']) or 'any'}; tasks: {', '.join(e['task_kinds'])}")
+        if e.get("capabilities"):
+            out.print("  " + "; ".join(f"{k}: {v}" for k, v in e["capabilities"].items()))
         if e.get("citation"):
             out.print(f"  cite: {escape(e['citation'])}")
+        for note in e.get("deprecations", []):
+            out.print(f"  [yellow]deprecated:[/yellow] {escape(note)}")
         if e["parameters"]:
             table = Table(show_edge=False)
             for header in ("parameter", "type", "default", "allowed", "help"):
@@ -97,6 +126,10 @@ def plugin_details(out: Console, entries: list[dict]) -> None:
                 default = "(required)" if p["required"] else repr(p["default"])
                 table.add_row(p["name"], p["type"], escape(default), escape(allowed), escape(p["help"]))
             out.print(table)
+    for b in broken or []:
+        what = f"{b['kind']} {b['name']!r}" if b.get("kind") else f"package {b['distribution']}"
+        out.print(f"[yellow]broken:[/yellow] {what} (entry point {b['entry_point']!r}) failed to load: "
+                  f"{escape(b['reason'])}")
 
 
 #: classes shown per split by ``mmbench datasets info`` (``--json`` has them all)

@@ -17,11 +17,21 @@ class UserError(Exception):
 class SuiteError(UserError):
     """Problems located in a suite file, each as (where, what): file, table and key."""
 
+    #: what the problems are in, for the heading of several
+    subject = "the suite"
+
     def __init__(self, problems: list[tuple[str, str]]):
         self.problems = problems
         lines = [f"{where}: {message}" for where, message in problems]
-        head = f"{len(problems)} problems in the suite:\n" if len(problems) > 1 else ""
+        head = f"{len(problems)} problems in {self.subject}:\n" if len(problems) > 1 else ""
         super().__init__(head + "\n".join(lines))
+
+
+class ParamsError(SuiteError):
+    """A plugin built directly (a test, a notebook, another plugin) with parameters a suite
+    would reject: the same checks and messages, located at the class instead of a file."""
+
+    subject = "the parameters"
 
 
 class UnknownPluginError(UserError):
@@ -41,3 +51,9 @@ def did_you_mean(name: str, candidates: Iterable[str]) -> str:
     if candidates:
         return "known: " + ", ".join(candidates)
     return "none are installed"
+
+
+class PluginDeprecationWarning(DeprecationWarning):
+    """A plugin uses a form of the plugin API that still works but will stop working on the
+    date docs/plugins.md gives ("Stability"); the message names the new form. The CLI
+    always shows these (Python hides plain DeprecationWarnings outside ``__main__``)."""

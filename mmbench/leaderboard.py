@@ -12,6 +12,7 @@ byte-identical files, so a committed leaderboard shows no churn in git.
 
 from __future__ import annotations
 
+import errno
 import math
 import statistics
 from dataclasses import dataclass, field
@@ -349,11 +350,25 @@ def _mark_best(rows: list[Row], metrics: list[str]) -> None:
                 row.best.append(metric)
 
 
-def write(board: Leaderboard, out_dir: Path, reporters: list[Any]) -> list[Path]:
-    """Write the board with each reporter; return every file written."""
+def write(board: Leaderboard, out_dir: Path, reporters: list[Any],
+          failed: dict[str, str] | None = None) -> list[Path]:
+    """Write the board with each reporter; return every file written.
+
+    A reporter that raises is skipped and the others still write: its name and error go
+    into ``failed`` (when given; else the error propagates), so the caller can say the
+    leaderboard is incomplete. A full disk is not a reporter's fault: it always propagates."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
     for reporter in sorted(reporters, key=lambda r: r.embeds_others):  # pages after what they embed
-        written.extend(reporter.write(board, out_dir))
+        try:
+            written.extend(reporter.write(board, out_dir))
+        except Exception as exc:
+            if failed is None or (isinstance(exc, OSError) and exc.errno in _DISK_FULL):
+                raise
+            failed[reporter.name] = f"{type(exc).__name__}: {exc}"
     return written
+
+
+#: errnos that mean the disk, not the reporter, failed
+_DISK_FULL = (errno.ENOSPC, errno.EDQUOT)

@@ -11,12 +11,16 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
+from abc import abstractmethod
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from mmbench.data import TASK_KINDS, DatasetTable, SplitData
-from mmbench.params import Param
+from mmbench.fit_context import NEW_FORM as NEW_FIT_FORM
+from mmbench.fit_context import FitContext
+from mmbench.errors import ParamsError
+from mmbench.params import Param, resolve_params
 
 if TYPE_CHECKING:
     from mmbench.leaderboard import Leaderboard
@@ -41,11 +45,15 @@ class Plugin:
     parameters: ClassVar[tuple[Param, ...]] = ()
 
     def __init__(self, **params: Any):
-        # The runner passes every parameter, resolved and checked; code that makes a
-        # plugin directly (tests, notebooks, other plugins) gets the defaults it omits.
-        missing = {p.name: copy.deepcopy(p.default) for p in self.parameters
-                   if p.name not in params and not p.required}
-        self.params = {**missing, **params}
+        # Checked like a suite's entry, whoever builds the plugin (the runner, a test, a
+        # notebook, another plugin): unknown, mistyped and out-of-range values raise the
+        # suite's messages, located at the class. Omitted parameters get their defaults.
+        resolved, problems = resolve_params(self.parameters, params)
+        if problems:
+            where = f"{self.kind} {self.name!r} ({type(self).__name__})"
+            raise ParamsError([(f"{where} {key}", message) for key, message in problems])
+        # a default list or dict is copied, so one instance cannot change another's
+        self.params = {key: value if key in params else copy.deepcopy(value) for key, value in resolved.items()}
 
     @classmethod
     def summary(cls) -> str:
@@ -83,8 +91,9 @@ class Dataset(Plugin):
         """
         return stable_hash({"name": self.name, "params": self.params})
 
+    @abstractmethod
     def load(self) -> DatasetTable:
-        raise NotImplementedError
+        raise NotImplementedError(f"{type(self).__name__} must define load()")
 
     def info(self) -> dict[str, str]:
         """Extra lines for ``mmbench datasets info`` (e.g. the text template in use); the
@@ -125,11 +134,12 @@ class Encoder(Plugin):
     def fit(self, modality: str, items: Any) -> None:
         """Fit on the TRAIN split only (vocabularies, scalers); most encoders need nothing."""
 
+    @abstractmethod
     def encode(self, modality: str, items: Any) -> Any:
         """Return an (n, d) float array for ``items``, or a ``mmbench.data.Encoded`` that
         also carries token vectors. Run on ``self.device`` under ``torch.inference_mode()``;
         missing items (None) give zero vectors."""
-        raise NotImplementedError
+        raise NotImplementedError(f"{type(self).__name__} must define encode()")
 
     def logit_scale(self) -> float:
         """The model's learned temperature (CLIP's exp(t)): zero-shot logits are this times
@@ -154,8 +164,9 @@ class Alignment(Plugin):
     def fit(self, train: SplitData) -> None:
         """Estimate what the alignment needs from the TRAIN split only."""
 
+    @abstractmethod
     def transform(self, data: SplitData) -> SplitData:
-        raise NotImplementedError
+        raise NotImplementedError(f"{type(self).__name__} must define transform()")
 
     def branch_loss(self) -> Callable[[dict[str, Any]], Any] | None:
         """An extra training loss on a fusion's per-modality branch outputs (seed 000's
@@ -169,21 +180,25 @@ class Fusion(Plugin):
 
     ``predict_proba`` returns (n,) positive-class probabilities for binary tasks and
     (n, C) for multiclass (rows sum to 1) and multilabel (one probability per label).
+
+    The capability attributes below are checked when the plugin registers (a wrong type or
+    value marks it broken in ``mmbench plugins``); the runner reads them to decide what a
+    run prepares and what goes into the ``FitContext``.
     """
 
     kind = "fusion"
 
-    def __init__(self, **params: Any):
-        super().__init__(**params)
-        #: where training runs, set by the runner from ``--device``
-        self.device = "cpu"
     #: "embeddings": features per modality (most fusions); "raw": the raw items of each
-    #: encoded modality in ``SplitData.raw`` plus the encoder objects (``encoders`` in
-    #: ``fit``), for methods that train the backbones themselves (``finetune``).
-    consumes: ClassVar[str] = "embeddings"
-    #: True when ``fit`` takes ``encoders`` (the run's encoder objects per modality), e.g.
-    #: ``zero_shot`` encoding its class prompts. Raw-input fusions always get them.
+    #: encoded modality in ``SplitData.raw`` plus the encoder objects (``ctx.encoders``),
+    #: for methods that train the backbones themselves (``finetune``).
+    consumes: ClassVar[Literal["embeddings", "raw"]] = "embeddings"
+    #: True when ``fit`` needs the run's encoder objects per modality (``ctx.encoders``),
+    #: e.g. ``zero_shot`` encoding its class prompts. Raw-input fusions always get them.
     uses_encoders: ClassVar[bool] = False
+    #: True when the model's output carries per-modality branch outputs an alignment's
+    #: regulariser can act on (``ctx.branch_loss``, seed 000's L_reg); a suite pairing such an
+    #: alignment with a fusion without branches fails that run with advice.
+    exposes_branches: ClassVar[bool] = False
     #: True when the fusion reads ``SplitData.masks`` and copes with absent modalities;
     #: the others see the suite's fill (zeros or the train mean) in place of missing data.
     handles_missing: ClassVar[bool] = False
@@ -191,14 +206,22 @@ class Fusion(Plugin):
     #: the fusion entry's ``train`` table override them.
     train_defaults: ClassVar[dict[str, Any]] = {}
 
-    def fit(self, train: SplitData, val: SplitData, config: TrainConfig,
-            on_epoch: Callable[[int, int], None] | None = None) -> FitReport:
-        """Train on ``train``; use ``val`` only for model selection. Call ``on_epoch(done,
-        total)`` after each epoch so the runner can show progress."""
-        raise NotImplementedError
+    def __init__(self, **params: Any):
+        super().__init__(**params)
+        #: where training runs, set by the runner from ``--device`` (also ``ctx.device``)
+        self.device = "cpu"
 
+    @abstractmethod
+    def fit(self, train: SplitData, val: SplitData, config: TrainConfig,
+            ctx: FitContext | None = None) -> FitReport:
+        """Train on ``train``; use ``val`` only for model selection. ``ctx`` holds what the
+        run hands over (see ``FitContext``): call ``ctx.progress(done, total)`` after each
+        epoch so the runner can show progress. Code that fits a fusion directly may omit it."""
+        raise NotImplementedError(f"{type(self).__name__} must define {NEW_FIT_FORM}")
+
+    @abstractmethod
     def predict_proba(self, data: SplitData) -> Any:
-        raise NotImplementedError
+        raise NotImplementedError(f"{type(self).__name__} must define predict_proba(data)")
 
 
 class Reporter(Plugin):
@@ -207,10 +230,11 @@ class Reporter(Plugin):
     kind = "reporter"
     #: a page that embeds files other reporters write (the markdown page shows the plots):
     #: it runs after the others
-    embeds_others: bool = False
+    embeds_others: ClassVar[bool] = False
 
+    @abstractmethod
     def write(self, board: Leaderboard, out_dir: Path) -> list[Path]:
-        raise NotImplementedError
+        raise NotImplementedError(f"{type(self).__name__} must define write(board, out_dir)")
 
 
 #: The base class each registration hook must return subclasses of.
@@ -221,6 +245,25 @@ PLUGIN_BASES: dict[str, type[Plugin]] = {
     "fusion": Fusion,
     "reporter": Reporter,
 }
+
+
+#: Each kind's declared capabilities: class attribute -> the values it may take. The
+#: registry checks them when a plugin registers, so a typo is a broken plugin in
+#: ``mmbench plugins``, not a failure when a run starts.
+CAPABILITIES: dict[str, dict[str, tuple[Any, ...]]] = {
+    "encoder": {"fitted": (False, True), "shared_space": (False, True)},
+    "alignment": {"identity": (False, True)},
+    "fusion": {"consumes": ("embeddings", "raw"), "uses_encoders": (False, True),
+               "exposes_branches": (False, True), "handles_missing": (False, True)},
+    "reporter": {"embeds_others": (False, True)},
+}
+
+
+def missing_methods(cls: type) -> list[str]:
+    """The methods a plugin class must define but does not (its base's ``@abstractmethod``
+    ones it never overrode, e.g. a misspelled ``build_model``): found at registration."""
+    return sorted(name for name in dir(cls)
+                  if getattr(getattr(cls, name, None), "__isabstractmethod__", False))
 
 
 def stable_hash(obj: Any, length: int = 16) -> str:

@@ -16,6 +16,7 @@ import importlib
 import os
 import re
 import traceback
+import warnings
 from collections import defaultdict
 from dataclasses import dataclass, field, replace
 from importlib.metadata import EntryPoint, entry_points
@@ -25,9 +26,10 @@ import pluggy
 
 from mmbench import hookspecs
 from mmbench.data import TASK_KINDS
-from mmbench.errors import PluginConflictError, UnknownPluginError, did_you_mean
+from mmbench.errors import PluginConflictError, PluginDeprecationWarning, UnknownPluginError, did_you_mean
+from mmbench.fit_context import old_fit_message, uses_old_fit
 from mmbench.params import Param
-from mmbench.plugin import PLUGIN_BASES, Plugin
+from mmbench.plugin import CAPABILITIES, PLUGIN_BASES, Plugin, missing_methods
 
 NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_]*$")
 
@@ -57,6 +59,8 @@ class PluginInfo:
     cls: type[Plugin]
     version: str
     source: Source
+    #: deprecated forms the class still uses (it works; each note says what to change and by when)
+    deprecations: tuple[str, ...] = ()
 
     def describe(self) -> dict:
         """JSON-able metadata, as ``mmbench plugins --json`` prints it."""
@@ -70,23 +74,32 @@ class PluginInfo:
             "description": self.cls.summary(),
             "modalities": list(self.cls.modalities),
             "task_kinds": list(self.cls.task_kinds),
+            "capabilities": {attr: getattr(self.cls, attr) for attr in CAPABILITIES.get(self.kind, {})},
             "consumes": getattr(self.cls, "consumes", None),
             "handles_missing": getattr(self.cls, "handles_missing", None),
             "citation": self.cls.citation,
             "parameters": [p.describe() for p in self.cls.parameters],
+            "deprecations": list(self.deprecations),
         }
 
 
 @dataclass(frozen=True)
 class BrokenPlugin:
+    """What failed to load. Without ``kind`` the whole distribution (or one of its hooks)
+    failed; with ``kind`` and ``name`` one plugin class broke its contract and was skipped."""
+
     source: Source
     reason: str
+    kind: str | None = None
+    name: str | None = None
 
     def describe(self) -> dict:
         return {
             "distribution": self.source.distribution,
             "version": self.source.version,
             "entry_point": self.source.entry_point,
+            "kind": self.kind,
+            "name": self.name,
             "status": "broken",
             "reason": self.reason,
         }
@@ -130,11 +143,21 @@ class Registry:
         try:
             return self.plugins[kind][name]
         except KeyError:
+            same = [b for b in self.broken if (b.kind, b.name) == (kind, name)]
+            if same:
+                raise UnknownPluginError(f"{kind} {name!r} from {same[0].source.distribution} is broken: "
+                                         f"{same[0].reason}") from None
             hint = did_you_mean(name, self.plugins[kind])
-            broken = ""
-            if self.broken:
-                broken = f" ({len(self.broken)} plugin(s) failed to load: see `mmbench plugins`)"
-            raise UnknownPluginError(f"unknown {kind} {name!r}; {hint}{broken}") from None
+            raise UnknownPluginError(f"unknown {kind} {name!r}; {hint}{self.broken_hint()}") from None
+
+    def broken_hint(self) -> str:
+        """" (N plugin(s) failed to load: ...)" naming the distributions, or "" when none did:
+        the name looked for may be one of theirs."""
+        if not self.broken:
+            return ""
+        names = sorted({b.source.distribution for b in self.broken})
+        return (f" ({len(self.broken)} plugin(s) failed to load, from {', '.join(names)}: "
+                "see `mmbench plugins`)")
 
     def all(self) -> list[PluginInfo]:
         return [info for kind in PLUGIN_BASES for info in sorted(
@@ -184,8 +207,14 @@ def load_registry() -> Registry:
                 registry.broken.append(BrokenPlugin(source, f"{hook_name}: {_reason(exc)}"))
                 continue
             for cls in classes:
-                version = cls.version or source.version
-                registry.add(PluginInfo(kind, cls.name, cls, version, source))
+                problem = contract_problem(cls, kind)
+                if problem:
+                    registry.broken.append(BrokenPlugin(source, problem, kind, cls.name))
+                    continue
+                deprecations = tuple(_deprecations(cls, kind))
+                for note in deprecations:
+                    warnings.warn(note, PluginDeprecationWarning, stacklevel=2)
+                registry.add(PluginInfo(kind, cls.name, cls, cls.version or source.version, source, deprecations))
     return registry
 
 
@@ -211,10 +240,10 @@ def _register(pm: pluggy.PluginManager, registry: Registry, sources: dict[str, S
 
 
 def _check_returned(returned: object, kind: str, hook_name: str) -> list[type[Plugin]]:
+    """The classes a hook returned; a wrong shape breaks the whole hook."""
     base = PLUGIN_BASES[kind]
     if not isinstance(returned, (list, tuple)):
         raise TypeError(f"must return a list of {base.__name__} subclasses, got {type(returned).__name__}")
-    classes = []
     for cls in returned:
         if not (isinstance(cls, type) and issubclass(cls, base)):
             raise TypeError(f"{cls!r} is not a subclass of mmbench.plugin.{base.__name__}")
@@ -222,22 +251,42 @@ def _check_returned(returned: object, kind: str, hook_name: str) -> list[type[Pl
             raise TypeError(
                 f"{cls.__name__}.name must be lower case letters, digits and underscores, got {cls.name!r}"
             )
-        bad = [p for p in cls.parameters if not isinstance(p, Param)]
-        if bad:
-            raise TypeError(f"{cls.__name__}.parameters must hold mmbench.params.Param objects, got {bad[0]!r}")
-        for p in cls.parameters:
-            if not p.required:  # the default's type and range; a data root need not exist yet
-                _, problem = replace(p, must_exist=False).check(p.default)
-                if problem:
-                    raise TypeError(f"{cls.__name__} parameter {p.name!r}: default {problem}")
-        names = [p.name for p in cls.parameters]
-        if len(set(names)) != len(names):
-            raise TypeError(f"{cls.__name__}.parameters declares a name twice: {names}")
-        unknown_tasks = set(cls.task_kinds) - set(TASK_KINDS)
-        if unknown_tasks:
-            raise TypeError(f"{cls.__name__}.task_kinds has unknown kinds {sorted(unknown_tasks)}")
-        classes.append(cls)
-    return classes
+    return list(returned)
+
+
+def contract_problem(cls: type[Plugin], kind: str) -> str | None:
+    """What is wrong with a plugin class's declarations, or None: parameters, task kinds,
+    capabilities and the methods it must define. A class with a problem is marked broken
+    at registration (its siblings still load); ``mmbench.testing.check_plugin`` starts here."""
+    where = f"{cls.__module__}.{cls.__qualname__}"
+    bad = [p for p in cls.parameters if not isinstance(p, Param)]
+    if bad:
+        return f"{where}: parameters must hold mmbench.params.Param objects, got {bad[0]!r}"
+    for p in cls.parameters:
+        if not p.required:  # the default's type and range; a data root need not exist yet
+            _, problem = replace(p, must_exist=False).check(p.default)
+            if problem:
+                return f"{where}: parameter {p.name!r}: default {problem}"
+    names = [p.name for p in cls.parameters]
+    if len(set(names)) != len(names):
+        return f"{where}: parameters declares a name twice: {names}"
+    unknown_tasks = set(cls.task_kinds) - set(TASK_KINDS)
+    if unknown_tasks:
+        return f"{where}: task_kinds has unknown kinds {sorted(unknown_tasks)}; known: {', '.join(TASK_KINDS)}"
+    for attr, allowed in CAPABILITIES.get(kind, {}).items():
+        value = getattr(cls, attr)
+        if not any(type(value) is type(a) and value == a for a in allowed):
+            return f"{where}: {attr} must be one of {', '.join(map(repr, allowed))}, got {value!r}"
+    missing = missing_methods(cls)
+    if missing:
+        return (f"{where} does not define {', '.join(f'{m}()' for m in missing)}, which every "
+                f"{kind} must define (a misspelled method name?)")
+    return None
+
+
+def _deprecations(cls: type[Plugin], kind: str) -> list[str]:
+    """Notes on deprecated forms a class still uses (it keeps working until their date)."""
+    return [old_fit_message(cls)] if kind == "fusion" and uses_old_fit(cls) else []
 
 
 def _source_of(ep: EntryPoint) -> Source:

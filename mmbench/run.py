@@ -21,6 +21,7 @@ from mmbench import memory, metrics, robustness
 from mmbench.cache import EmbeddingCache, entry_key
 from mmbench.data import DataError, DatasetTable, Encoded, SplitData, TokenSequence, is_features
 from mmbench.errors import UserError
+from mmbench.fit_context import FitContext, call_fit
 from mmbench.gap import diagnostics
 from mmbench.plugin import Alignment, Encoder
 from mmbench.registry import Registry
@@ -163,30 +164,22 @@ def _pipeline(spec: RunSpec, registry: Registry, on_epoch: EpochCallback | None,
               on_items: ItemsCallback | None) -> dict[str, Any]:
     fusion = _instance(registry, spec.fusion)
     fusion.device = spec.device
-    if fusion.consumes not in ("embeddings", "raw"):
-        raise UserError(
-            f"fusion {spec.fusion.name!r} consumes {fusion.consumes!r} input, which this "
-            "version of mmbench cannot hand it; upgrade mmbench or pick another fusion"
-        )
     raw = fusion.consumes == "raw"
     prepared = prepare_raw(spec, registry) if raw else prepare(spec, registry, on_items)
     table, splits = prepared.table, prepared.splits
-    extra: dict[str, Any] = {}
-    if raw or fusion.uses_encoders:
-        extra["encoders"] = prepared.encoders
     regulariser = prepared.alignment.branch_loss() if prepared.alignment is not None else None
-    if regulariser is not None:
-        if not getattr(fusion, "exposes_branches", False):
-            raise UserError(
-                f"alignment {spec.alignment.label!r} adds a loss on per-modality branch outputs, "
-                f"which fusion {spec.fusion.name!r} does not expose; set its weight to 0 or pair "
-                "it with a fusion that has branches (e.g. late_joint)"
-            )
-        extra["branch_loss"] = regulariser
+    if regulariser is not None and not fusion.exposes_branches:
+        raise UserError(
+            f"alignment {spec.alignment.label!r} adds a loss on per-modality branch outputs, "
+            f"which fusion {spec.fusion.name!r} does not expose; set its weight to 0 or pair "
+            "it with a fusion that has branches (e.g. late_joint)"
+        )
+    ctx = FitContext(on_epoch=on_epoch, encoders=prepared.encoders if raw or fusion.uses_encoders else {},
+                     branch_loss=regulariser, device=spec.device)
 
     config = TrainConfig.from_params(spec.fusion.train, seed=spec.seed)
     started = time.perf_counter()
-    report = fusion.fit(splits["train"], splits["val"], config, on_epoch=on_epoch, **extra)
+    report = call_fit(fusion, splits["train"], splits["val"], config, ctx)
     fit_s = time.perf_counter() - started
 
     test = splits["test"]

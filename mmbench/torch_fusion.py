@@ -9,12 +9,14 @@ torch is imported on first use, so registering a fusion (and ``mmbench plugins``
 
 from __future__ import annotations
 
+from abc import abstractmethod
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from mmbench.data import SplitData
+from mmbench.fit_context import FitContext
 from mmbench.plugin import Fusion
 from mmbench.train_config import FitReport, TrainConfig
 
@@ -27,15 +29,19 @@ BranchLoss = Callable[[dict[str, "torch.Tensor"]], "torch.Tensor"]
 
 class TorchFusion(Fusion):
     """A fusion whose model maps a dict of input tensors (see ``model_inputs``) to logits,
-    or to a dict with "logits" and anything its ``loss`` needs."""
+    or to a dict with "logits" and anything its ``loss`` needs.
 
-    #: True when the model's output dict carries "branches": {modality: (batch, k) tensor},
-    #: per-modality outputs an alignment regulariser (seed 000's L_reg) can act on.
-    exposes_branches: ClassVar[bool] = False
+    With ``exposes_branches``, the output dict carries "branches": {modality: (batch, k)
+    tensor}, the per-modality outputs an alignment's ``branch_loss`` acts on.
 
+    A subclass that overrides ``fit`` (to prepare something, or to add to the report's
+    ``info``) keeps the signature and calls ``super().fit(train, val, config, ctx)``.
+    """
+
+    @abstractmethod
     def build_model(self, in_dims: dict[str, int], n_outputs: int) -> nn.Module:
         """Return a fresh module; ``in_dims`` lists modalities in sorted order."""
-        raise NotImplementedError
+        raise NotImplementedError(f"{type(self).__name__} must define build_model(in_dims, n_outputs)")
 
     def input_dims(self, data: SplitData) -> dict[str, int]:
         """The widths ``build_model`` receives, by modality in sorted order. Default: each
@@ -75,13 +81,16 @@ class TorchFusion(Fusion):
         return make_optimizer(model, config), None
 
     def fit(self, train: SplitData, val: SplitData, config: TrainConfig,
-            on_epoch: Any = None, branch_loss: BranchLoss | None = None) -> FitReport:
+            ctx: FitContext | None = None, **legacy: Any) -> FitReport:
+        """``legacy``: the old keywords (``on_epoch``, ``branch_loss``) that subclasses written
+        to the old signature pass to ``super().fit``; deprecated, see ``FitContext.coerce``."""
         from mmbench import training
 
-        self.branch_loss = branch_loss
+        ctx = FitContext.coerce(ctx, legacy, device=self.device)
+        self.branch_loss: BranchLoss | None = ctx.branch_loss
         self.task = train.task  # build_model may need it: n_outputs > 1 is multiclass or multilabel
         self.model = self.build_model(self.input_dims(train), train.n_outputs)
-        return training.train_classifier(self.model, train, val, config, on_epoch=on_epoch, hooks=self)
+        return training.train_classifier(self.model, train, val, config, on_epoch=ctx.on_epoch, hooks=self)
 
     def predict_proba(self, data: SplitData) -> Any:
         from mmbench import training

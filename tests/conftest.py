@@ -10,6 +10,9 @@ from pathlib import Path
 
 import pytest
 
+#: plugin packages with their own tests (run through tests/test_plugin_contract.py, not collected here)
+collect_ignore = ["packages"]
+
 PLUGIN_FIXTURES = Path(__file__).resolve().parent / "plugin_fixtures"
 #: plugins used by end-to-end runs: misbehaving fusions, a toy encoder, a raw-text dataset
 RUN_FIXTURES = Path(__file__).resolve().parent / "run_fixtures"

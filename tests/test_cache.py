@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 from mmbench.cache import CacheWarning, EmbeddingCache, cache_root, entry_key
+from mmbench.params import Param
 from mmbench.cli import main
 from mmbench.data import DatasetTable, Encoded, TokenSequence
 from mmbench.plugin import Encoder
@@ -28,11 +29,12 @@ class Counting(Encoder):
     """(length, vowels, scale) per text; counts its fit and encode calls."""
 
     name = "counting"
+    parameters = (Param("scale", float, 1.0, "multiplies the length column"),)
     calls: ClassVar[list[tuple[str, str, int]]] = []
 
     def fit(self, modality, items):
         Counting.calls.append(("fit", modality, len(items)))
-        self.scale = float(self.params.get("scale", 1.0))
+        self.scale = self.params["scale"]
 
     def encode(self, modality, items):
         Counting.calls.append(("encode", modality, len(items)))

@@ -17,6 +17,7 @@ from support import make, train_config
 
 from mmbench.data import SplitData
 from mmbench.errors import UserError
+from mmbench.fit_context import FitContext
 from mmbench.metrics import quality
 from mmbench.splits import split_indices
 
@@ -46,7 +47,7 @@ def _splits(noise: float = 0.1, n: int = 120, **dataset) -> dict[str, SplitData]
 def _fit(splits, encoders, **params):
     train_params = {"epochs": 3, "batch_size": 32, **params.pop("train", {})}
     fusion = make(FineTune, **params)
-    report = fusion.fit(splits["train"], splits["val"], train_config(**train_params), encoders=encoders)
+    report = fusion.fit(splits["train"], splits["val"], train_config(**train_params), FitContext(encoders=encoders))
     return fusion, report
 
 

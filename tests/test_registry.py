@@ -113,7 +113,7 @@ def test_a_misspelled_allow_list_item_is_reported_not_ignored(use_plugins):
 def test_unknown_name_points_at_plugins_that_failed_to_load(use_plugins):
     use_plugins("mmbench,fx_import_error")
 
-    with pytest.raises(UnknownPluginError, match=r"1 plugin\(s\) failed to load: see `mmbench plugins`"):
+    with pytest.raises(UnknownPluginError, match=r"1 plugin\(s\) failed to load, from fx_import_error: see `mmbench plugins`"):
         load_registry().get("fusion", "someone_elses_fusion")
 
 

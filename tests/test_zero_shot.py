@@ -14,6 +14,7 @@ from support import make, train_config
 
 from mmbench.data import SplitData
 from mmbench.errors import UserError
+from mmbench.fit_context import FitContext
 from mmbench.metrics import quality
 
 
@@ -36,7 +37,7 @@ def _split(encoder, n_classes: int = 3, noise: float = 0.0, n: int = 90) -> Spli
 
 def _fit(data: SplitData, encoder, **params) -> tuple[ZeroShot, object]:
     fusion = make(ZeroShot, **params)
-    report = fusion.fit(data, data, train_config(), encoders={"image": encoder, "text": encoder})
+    report = fusion.fit(data, data, train_config(), FitContext(encoders={"image": encoder, "text": encoder}))
     return fusion, report
 
 

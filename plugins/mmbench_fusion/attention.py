@@ -13,6 +13,7 @@ import numpy as np
 
 from mmbench.data import SplitData
 from mmbench.errors import UserError
+from mmbench.fit_context import FitContext
 from mmbench.params import Param
 from mmbench.torch_fusion import TorchFusion
 from mmbench.train_config import FitReport, TrainConfig
@@ -119,12 +120,12 @@ class PairDxFusion(TorchFusion):
         return dict(sorted({image: inputs[image].shape[1], text: inputs[f"seq/{text}"].shape[2]}.items()))
 
     def fit(self, train: SplitData, val: SplitData, config: TrainConfig,
-            on_epoch: Any = None, branch_loss: Any = None) -> FitReport:
+            ctx: FitContext | None = None) -> FitReport:
         from mmbench import training
 
         #: learning rate of every optimisation step, in order (filled while training)
         self.lr_trace: list[float] = []
-        report = super().fit(train, val, config, on_epoch=on_epoch, branch_loss=branch_loss)
+        report = super().fit(train, val, config, ctx)
         steps_per_epoch = len(training.batch_bounds(len(train), config.batch_size))
         for record in report.history:  # the lr at the epoch's last step, for the curves
             last = record["epoch"] * steps_per_epoch - 1

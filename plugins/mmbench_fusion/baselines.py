@@ -62,9 +62,9 @@ class Unimodal(TorchFusion):
         modality = self._check_modality(data)
         return {modality: data.features[modality]}
 
-    def fit(self, train, val, config, on_epoch=None, branch_loss=None):
+    def fit(self, train, val, config, ctx=None):
         self._check_modality(train)
-        return super().fit(train, val, config, on_epoch=on_epoch, branch_loss=branch_loss)
+        return super().fit(train, val, config, ctx)
 
     def build_model(self, in_dims, n_outputs):
         from mmbench_fusion.modules import EarlyMLP

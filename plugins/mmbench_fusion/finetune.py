@@ -14,6 +14,7 @@ import numpy as np
 
 from mmbench.data import SplitData
 from mmbench.errors import UserError
+from mmbench.fit_context import FitContext
 from mmbench.params import Param
 from mmbench.plugin import Encoder, Fusion
 from mmbench.train_config import FitReport, TrainConfig
@@ -62,14 +63,15 @@ class FineTune(Fusion):
               "(fitted on train) are used as they are, e.g. a metadata table"),
     )
 
-    def fit(self, train: SplitData, val: SplitData, config: TrainConfig, on_epoch: Any = None,
-            encoders: dict[str, Encoder] | None = None) -> FitReport:
+    def fit(self, train: SplitData, val: SplitData, config: TrainConfig,
+            ctx: FitContext | None = None) -> FitReport:
         import torch
 
         from mmbench import training
         from mmbench_fusion.finetune_modules import FineTuneModel, Loop, augmentation
 
-        encoders = encoders or {}
+        ctx = ctx or FitContext(device=self.device)
+        encoders = ctx.encoders
         frozen = [m for m in sorted(train.raw) if m in self.params["frozen"]]
         backbones = {m: self._trainable(encoders.get(m), m) for m in sorted(train.raw) if m not in frozen}
         if not backbones:
@@ -84,13 +86,13 @@ class FineTune(Fusion):
         torch.manual_seed(config.seed)
         p = self.params
         model = FineTuneModel(backbones, {m: v.shape[1] for m, v in train_in.vectors.items()}, p["head"],
-                              p["hidden"], p["dropout"], train.n_outputs).to(self.device)
-        self.loop = Loop(model, {m: b.prepare for m, b in backbones.items()}, self.device)
+                              p["hidden"], p["dropout"], train.n_outputs).to(ctx.device)
+        self.loop = Loop(model, {m: b.prepare for m, b in backbones.items()}, ctx.device)
         optimizer = _optimizer(model, config, p["backbone_lr"])
         augment = augmentation(p["rotation"], p["color_jitter"]) if p["augment"] else None
         report = self.loop.fit(train_in, val_in, val.labels, train.task, config,
                                training.loss_function(train, config.class_weights), optimizer,
-                               p["max_grad_norm"], augment, on_epoch)
+                               p["max_grad_norm"], augment, ctx.on_epoch)
         report.info = {"trained": {m: encoders[m].name for m in backbones},
                        "frozen": {m: e.name for m, e in self.frozen.items()},
                        "vectors": sorted(set(train.features)), "head": p["head"],

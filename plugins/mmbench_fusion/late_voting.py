@@ -59,6 +59,7 @@ import numpy as np
 
 from mmbench.data import SplitData
 from mmbench.errors import UserError
+from mmbench.fit_context import FitContext
 from mmbench.params import Param
 from mmbench.plugin import Fusion
 from mmbench.train_config import FitReport, TrainConfig
@@ -102,7 +103,8 @@ class LateVoting(Fusion):
 
     # --- training ------------------------------------------------------------------
 
-    def fit(self, train: SplitData, val: SplitData, config: TrainConfig, on_epoch=None) -> FitReport:
+    def fit(self, train: SplitData, val: SplitData, config: TrainConfig,
+            ctx: FitContext | None = None) -> FitReport:
         import torch
 
         from mmbench import training
@@ -121,8 +123,7 @@ class LateVoting(Fusion):
 
         def step(*_: Any) -> None:
             done[0] += 1
-            if on_epoch is not None:
-                on_epoch(min(done[0], total), total)
+            (ctx or FitContext()).progress(min(done[0], total), total)
 
         self.models: dict[str, Any] = {}
         self.scores: dict[str, float] | None = None  # min_loss only

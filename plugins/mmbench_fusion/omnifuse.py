@@ -116,10 +116,10 @@ class OmniFuse(DWFuse):
         #: One entry per epoch: {"epoch", "lazy": "a+b", "distance": {combination: mean L1}}.
         self.tla_history: list[dict] = []
 
-    def fit(self, train, val, config, on_epoch=None, branch_loss=None):
+    def fit(self, train, val, config, ctx=None):
         self.tla_history = []
         self._names = sorted(train.features)
-        report = super().fit(train, val, config, on_epoch=on_epoch, branch_loss=branch_loss)
+        report = super().fit(train, val, config, ctx)
         by_epoch = {h["epoch"]: h for h in self.tla_history}
         for record in report.history:
             mined = by_epoch.get(record["epoch"])

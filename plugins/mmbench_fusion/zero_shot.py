@@ -12,8 +12,9 @@ from typing import Any
 import numpy as np
 
 from mmbench.errors import UserError
+from mmbench.fit_context import FitContext
 from mmbench.params import Param
-from mmbench.plugin import Encoder, Fusion
+from mmbench.plugin import Fusion
 from mmbench.train_config import FitReport
 
 SEED_001 = ("PairDx (seed 001): zero-shot CLIP, prompts 'a photo of a {class}', cosine x logit "
@@ -57,13 +58,12 @@ class ZeroShot(Fusion):
             raise UserError(f"fusion 'zero_shot': templates must be a non-empty list of strings that "
                             f"each contain '{{class}}', got {templates!r}")
 
-    def fit(self, train, val, config, on_epoch=None, encoders: dict[str, Encoder] | None = None
-            ) -> FitReport:
+    def fit(self, train, val, config, ctx: FitContext | None = None) -> FitReport:
         modality = self.params["modality"]
         if modality not in train.features:
             raise UserError(f"fusion 'zero_shot': modality {modality!r} is not in this dataset "
                             f"(it has {sorted(train.features)}); set modality to one of them")
-        encoder = (encoders or {}).get(modality)
+        encoder = (ctx or FitContext()).encoders.get(modality)
         if encoder is None or not encoder.shared_space:
             what = f"encoder {encoder.name!r}" if encoder is not None else "no encoder"
             raise UserError(f"fusion 'zero_shot': {modality!r} is encoded by {what}, but zero-shot "

@@ -11,6 +11,12 @@ class OtherEarly(Fusion):
 
     name = "early"
 
+    def fit(self, train, val, config, ctx=None):
+        raise NotImplementedError("a registry fixture: never fitted")
+
+    def predict_proba(self, data):
+        raise NotImplementedError("a registry fixture: never fitted")
+
 
 @hookimpl
 def mmbench_register_fusions():

@@ -24,6 +24,9 @@ class FailsToPrepare(Dataset):
     def fingerprint(self):
         raise ValueError("cannot read the index file")
 
+    def load(self):
+        raise NotImplementedError("a registry fixture: never loaded")
+
 
 class DefaultRoot(Dataset):
     """Reads a folder that by default is missing."""
@@ -32,11 +35,17 @@ class DefaultRoot(Dataset):
     task_kinds = ("binary",)
     parameters = (Param("root", Path, "~/no-such-mmbench-data", "data folder", must_exist=True),)
 
+    def load(self):
+        raise NotImplementedError("a registry fixture: never loaded")
+
 
 class Anything(Encoder):
     """Declares no modalities."""
 
     name = "anything"
+
+    def encode(self, modality, items):
+        raise NotImplementedError("a registry fixture: never encodes")
 
 
 @hookimpl

@@ -16,6 +16,12 @@ class BinaryOnly(Fusion):
     task_kinds = ("binary",)
     parameters = (Param("depth", int, 1, "layers", min=1),)
 
+    def fit(self, train, val, config, ctx=None):
+        raise NotImplementedError("a registry fixture: never fitted")
+
+    def predict_proba(self, data):
+        raise NotImplementedError("a registry fixture: never fitted")
+
 
 class FolderData(Dataset):
     """A dataset read from a folder on disk."""
@@ -23,6 +29,9 @@ class FolderData(Dataset):
     name = "folder_data"
     task_kinds = ("binary",)
     parameters = (Param("root", Path, Param.REQUIRED, "folder holding the data", must_exist=True),)
+
+    def load(self):
+        raise NotImplementedError("a registry fixture: never loaded")
 
 
 @hookimpl

@@ -19,7 +19,7 @@ class DiesOnce(Fusion):
     name = "dies_once"
     parameters = (Param("marker", str, Param.REQUIRED, "file whose absence makes fit() kill the process"),)
 
-    def fit(self, train, val, config, on_epoch=None):
+    def fit(self, train, val, config, ctx=None):
         marker = Path(self.params["marker"])
         if not marker.exists():
             marker.write_text("died once\n")
@@ -35,8 +35,11 @@ class AlwaysDies(Fusion):
 
     name = "always_dies"
 
-    def fit(self, train, val, config, on_epoch=None):
+    def fit(self, train, val, config, ctx=None):
         os._exit(1)
+
+    def predict_proba(self, data):
+        raise AssertionError("never reached: fit kills the process")
 
 
 class FailsToEncode(Encoder):

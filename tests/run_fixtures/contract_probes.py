@@ -32,11 +32,11 @@ class RawProbe(Fusion):
     name = "raw_probe"
     consumes = "raw"
 
-    def fit(self, train, val, config, on_epoch=None, encoders=None):
+    def fit(self, train, val, config, ctx=None):
         SEEN["raw"] = {m: type(v[0]).__name__ for m, v in train.raw.items()}
         SEEN["features"] = sorted(train.features)
-        SEEN["encoders"] = {m: type(e).__name__ for m, e in encoders.items()}
-        SEEN["fusion_device"] = self.device
+        SEEN["encoders"] = {m: type(e).__name__ for m, e in ctx.encoders.items()}
+        SEEN["fusion_device"] = ctx.device
         lengths = [len(t) for t in train.raw["text"]]
         self.threshold = (min(lengths) + max(lengths)) / 2
         return FitReport(epochs_run=1)
@@ -51,8 +51,8 @@ class EncoderUser(Fusion):
     name = "encoder_user"
     uses_encoders = True
 
-    def fit(self, train, val, config, on_epoch=None, encoders=None):
-        SEEN["encoders"] = {m: type(e).__name__ for m, e in encoders.items()}
+    def fit(self, train, val, config, ctx=None):
+        SEEN["encoders"] = {m: type(e).__name__ for m, e in ctx.encoders.items()}
         SEEN["features"] = sorted(train.features)
         return FitReport(epochs_run=1)
 

@@ -13,8 +13,11 @@ class Explodes(Fusion):
 
     name = "explodes"
 
-    def fit(self, train, val, config, on_epoch=None):
+    def fit(self, train, val, config, ctx=None):
         raise RuntimeError("boom: this fusion always fails")
+
+    def predict_proba(self, data):
+        raise AssertionError("never reached: fit fails")
 
 
 class WrongShape(Fusion):
@@ -22,7 +25,7 @@ class WrongShape(Fusion):
 
     name = "wrong_shape"
 
-    def fit(self, train, val, config, on_epoch=None):
+    def fit(self, train, val, config, ctx=None):
         return FitReport()
 
     def predict_proba(self, data):
@@ -35,7 +38,7 @@ class Prior(Fusion):
     name = "prior"
     parameters = (Param("smoothing", float, 0.0, "added to each class count", min=0.0),)
 
-    def fit(self, train, val, config, on_epoch=None):
+    def fit(self, train, val, config, ctx=None):
         labels = np.asarray(train.labels)
         if train.task == "multiclass":
             counts = np.bincount(labels, minlength=len(train.classes)) + self.params["smoothing"]
