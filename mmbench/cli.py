@@ -130,7 +130,168 @@ def build_parser() -> argparse.ArgumentParser:
     _cache_parser(sub)
     _datasets_parser(sub)
     _compare_parser(sub)
+    _history_parser(sub)
     return parser
+
+
+def _thresholds(parser: argparse.ArgumentParser) -> None:
+    """The gate's noise model options, shared by ``compare`` and ``history check``."""
+    parser.add_argument("--tolerance", type=float, default=0.02, help="absolute drop of a quality "
+                        "metric always accepted (default 0.02)")
+    parser.add_argument("--k", type=float, default=3.0, help="a quality drop within k x the seed std "
+                        "(the larger side's) is noise (default 3)")
+    parser.add_argument("--time-ratio", type=float, default=1.5, help="times may grow up to this factor "
+                        "(default 1.5); compared only on the same machine id")
+    parser.add_argument("--memory-ratio", type=float, default=1.3, help="memory may grow up to this "
+                        "factor (default 1.3); compared only on the same machine id")
+
+
+def _history_parser(sub) -> None:
+    history = sub.add_parser("history", help="a suite's leaderboard over commits: record, show the trend, "
+                             "check the last point for a step change")
+    history.set_defaults(handler=lambda args: _print_help(history))
+    commands = history.add_subparsers(title="history commands", metavar="ACTION")
+    record = commands.add_parser("record", help="append the suite's leaderboard summary to "
+                                 "<output>/history/SUITE.jsonl")
+    record.add_argument("suite", type=Path)
+    record.add_argument("--commit", help="commit id of the point (default: git rev-parse HEAD beside the suite)")
+    record.add_argument("--machine", help="machine id (default: the results' machine id, else this machine's)")
+    _output_options(record)
+    record.set_defaults(handler=cmd_history_record)
+    show = commands.add_parser("show", help="print a metric's trend and write its plot to "
+                               "<output>/history/SUITE/METRIC.png (the site page shows it)")
+    show.add_argument("suite", type=Path)
+    show.add_argument("--metric", help="metric (default: the suite's primary); times and memory are shown "
+                      "for one machine id only")
+    show.add_argument("--config", metavar="TEXT", help="only configurations whose 'dataset | encoder / "
+                      "alignment / fusion' label contains TEXT")
+    show.add_argument("--machine", help="only points of this machine id (times: default the last point's)")
+    show.add_argument("--last", type=int, default=6, help="commits printed per configuration (default 6; "
+                      "the plot has all)")
+    _output_options(show)
+    show.set_defaults(handler=cmd_history_show)
+    check = commands.add_parser("check", help="exit 1 when the last point differs from the previous ones "
+                                "by more than seed noise (compare's model)")
+    check.add_argument("suite", type=Path)
+    _thresholds(check)
+    _output_options(check)
+    check.set_defaults(handler=cmd_history_check)
+
+
+def _history_file(args: argparse.Namespace):
+    from mmbench import history
+
+    _, suite = _load(args)
+    out = _console()
+    points, notes = history.read(history.path_of(Path(suite.report["output"]), suite.name))
+    for note in notes:
+        out.print(f"[yellow]note:[/yellow] {_escape(note)}")
+    return suite, points, out
+
+
+def _escape(text: str) -> str:
+    from rich.markup import escape
+
+    return escape(text)
+
+
+def cmd_history_record(args: argparse.Namespace) -> int:
+    from mmbench import history, leaderboard
+
+    _, suite = _load(args)
+    out = _console()
+    board, notes = leaderboard.build(suite)
+    for note in notes:
+        out.print(f"[yellow]note:[/yellow] {_escape(note)}")
+    if not board.datasets:
+        from mmbench.errors import UserError
+
+        raise UserError(f"no finished runs in {suite.results_dir}: run `mmbench run {args.suite}` first")
+    commit = args.commit or _git_head(args.suite)
+    machine = args.machine or history.machine_of(board)
+    path = history.append(history.path_of(Path(suite.report["output"]), suite.name),
+                          history.summary(board, commit, machine))
+    rows = sum(len(d.rows) for d in board.datasets)
+    out.print(f"recorded {rows} configurations of suite {suite.name!r} at commit {commit[:12]} on machine "
+              f"{machine} -> {path}")
+    return EXIT_OK
+
+
+def _git_head(suite: Path) -> str:
+    import subprocess
+
+    from mmbench.errors import UserError
+
+    try:
+        done = subprocess.run(["git", "-C", str(suite.resolve().parent), "rev-parse", "HEAD"],
+                              capture_output=True, text=True, timeout=10, check=False)
+    except (OSError, subprocess.SubprocessError) as exc:
+        raise UserError(f"cannot ask git for the commit ({exc}): pass --commit SHA") from None
+    if done.returncode != 0 or not done.stdout.strip():
+        raise UserError(f"{suite} is not in a git checkout with a commit: pass --commit SHA (or any label "
+                        "of this point, e.g. a date)")
+    return done.stdout.strip()
+
+
+def cmd_history_show(args: argparse.Namespace) -> int:
+    from rich.table import Table
+
+    from mmbench import history
+    from mmbench.metric_catalog import METRICS
+
+    if args.last < 1:
+        from mmbench.errors import UserError
+
+        raise UserError(f"--last must be at least 1, got {args.last}")
+    suite, points, out = _history_file(args)
+    if not points:
+        out.print(f"no history for suite {suite.name!r} yet: `mmbench history record {args.suite}` adds a point")
+        return EXIT_OK
+    metric = history.metric_or_primary(points, args.metric)
+    shown, keys, machine = history.select(points, metric, args.config, args.machine)
+    if not keys:
+        out.print(f"no configuration with {metric!r} matches {args.config!r}" if args.config
+                  else f"no point records {metric!r}")
+        return EXIT_OK
+    recent = shown[-args.last:]
+    fmt = METRICS[metric].fmt
+    where = f" on machine {machine}" if machine else ""
+    table = Table("dataset | configuration", *(p.short for p in recent), "change",
+                  title=f"{suite.name}: {metric}{where}, last {len(recent)} of {len(shown)} point(s)",
+                  title_justify="left")
+    for key in keys:
+        values = [history.value(p, key, metric) for p in recent]
+        cells = ["–" if v is None else format(v[0], fmt) for v in values]
+        present = [v[0] for v in values if v is not None]
+        change = format(present[-1] - present[0], "+" + fmt) if len(present) > 1 else ""
+        table.add_row(_escape(history.label(key)), *cells, change)
+    out.print(table)
+    name = metric if not args.config else f"{metric}-{_slug(args.config)}"
+    png = history.plot(shown, keys, metric, f"{suite.name}: {metric}{where} by commit",
+                       history.plot_dir(Path(suite.report["output"]), suite.name) / f"{name}.png")
+    out.print(f"plot: {png}")
+    return EXIT_OK
+
+
+def _slug(text: str) -> str:
+    import re
+
+    return re.sub(r"[^A-Za-z0-9_.=-]+", "_", text).strip("_")[:60] or "config"
+
+
+def cmd_history_check(args: argparse.Namespace) -> int:
+    from mmbench import compare as gate
+    from mmbench import history
+
+    suite, points, out = _history_file(args)
+    thresholds = gate.Thresholds(args.tolerance, args.k, args.time_ratio, args.memory_ratio)
+    comparison = history.check(points, thresholds)
+    if comparison is None:
+        out.print(f"{len(points)} point(s) in the history of {suite.name!r}: nothing to check before a second "
+                  "is recorded")
+        return EXIT_OK
+    gate.show(out, comparison)
+    return gate.EXIT_REGRESSION if comparison.regressions else EXIT_OK
 
 
 def _compare_parser(sub) -> None:
@@ -139,14 +300,7 @@ def _compare_parser(sub) -> None:
     for name in ("baseline", "current"):
         compare.add_argument(name, type=Path, help=f"{name}: a results folder (one JSON per run) or a "
                              "leaderboard JSON")
-    compare.add_argument("--tolerance", type=float, default=0.02, help="absolute drop of a quality "
-                         "metric always accepted (default 0.02)")
-    compare.add_argument("--k", type=float, default=3.0, help="a quality drop within k x the seed std "
-                         "(the larger side's) is noise (default 3)")
-    compare.add_argument("--time-ratio", type=float, default=1.5, help="times may grow up to this factor "
-                         "(default 1.5); compared only on the same machine id")
-    compare.add_argument("--memory-ratio", type=float, default=1.3, help="memory may grow up to this "
-                         "factor (default 1.3); compared only on the same machine id")
+    _thresholds(compare)
     compare.add_argument("--json", type=Path, metavar="FILE", help="also write the comparison as JSON")
     compare.set_defaults(handler=cmd_compare)
 

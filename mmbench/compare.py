@@ -139,7 +139,7 @@ def _from_results_dir(path: Path) -> Side:
     suites = sorted({str(r.get("suite")) for r in results})
     board = from_results(results, ", ".join(suites), "", metrics[0] if metrics else "auroc", metrics)
     machines = sorted({str(m) for r in ok if (m := r.get("environment", {}).get("machine_id"))})
-    side = _side(board.to_dict(), str(path), machines)
+    side = board_side(board.to_dict(), str(path), machines)
     side.notes = left_out_notes(left_out)
     return side
 
@@ -150,13 +150,16 @@ def _from_leaderboard_file(path: Path) -> Side:
     except (OSError, ValueError) as exc:
         raise UserError(f"cannot read {path} as JSON ({exc}): pass a results folder or a leaderboard "
                         "JSON as `mmbench leaderboard` writes it") from exc
-    # the machine ids are the ends of the environment lines: "..., 1 threads, machine <id>"
-    envs = data.get("environments", []) if isinstance(data, dict) else []
-    found = (re.search(r"\bmachine (\S+)$", str(env)) for env in envs)
-    return _side(data, str(path), sorted({m.group(1) for m in found if m and m.group(1) != "None"}))
+    return board_side(data, str(path), machines_of(data.get("environments", []) if isinstance(data, dict) else []))
 
 
-def _side(board: Any, source: str, machines: list[str]) -> Side:
+def machines_of(environments: list[str]) -> list[str]:
+    """The machine ids of a leaderboard's environment lines ("..., 1 threads, machine <id>")."""
+    found = (re.search(r"\bmachine (\S+)$", str(env)) for env in environments)
+    return sorted({m.group(1) for m in found if m and m.group(1) != "None"})
+
+
+def board_side(board: Any, source: str, machines: list[str]) -> Side:
     """Rows of a leaderboard in its JSON form (``Leaderboard.to_dict``)."""
     try:
         rows = {}
