@@ -223,6 +223,13 @@ class Fusion(Plugin):
     def predict_proba(self, data: SplitData) -> Any:
         raise NotImplementedError(f"{type(self).__name__} must define predict_proba(data)")
 
+    def modalities_used(self) -> set[str] | None:
+        """The modalities this configuration reads (from ``self.params``), or None (the
+        default) for every modality the dataset has. The runner encodes only raw modalities
+        a fusion reads, and ``mmbench validate`` asks for an encoder for each of them only,
+        so a one-modality fusion needs no encoder for the others."""
+        return None
+
 
 class Reporter(Plugin):
     """Writes a leaderboard in one format (markdown, CSV, JSON, plots...)."""

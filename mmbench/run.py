@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import random
 import time
 import traceback
@@ -27,7 +28,7 @@ from mmbench.plugin import Alignment, Encoder
 from mmbench.registry import Registry
 from mmbench.results import TEST_PREDICTIONS, run_record
 from mmbench.splits import split_indices
-from mmbench.suite import PluginConfig, RunSpec
+from mmbench.suite import PluginConfig, RunSpec, modalities_to_encode
 from mmbench.train_config import TrainConfig
 
 EpochCallback = Callable[[int, int], None]
@@ -92,8 +93,10 @@ class Prepared:
 def prepare(spec: RunSpec, registry: Registry, on_items: ItemsCallback | None = None) -> Prepared:
     """Load, split, encode, corrupt (robustness), fit and apply the alignment, fill."""
     table, parts = load_and_split(spec, registry)
+    parts = _without_unread(parts, spec, registry)
     dataset = {**spec.dataset.identity(), "fingerprint": spec.dataset_fingerprint}
-    objects = encoder_objects(spec.encoders, registry, spec.device)
+    objects = encoder_objects({m: c for m, c in spec.encoders.items() if m in parts["train"].modalities},
+                              registry, spec.device)
     features, sequences, extract_s, extraction = encode_splits(parts, spec.encoders, registry, dataset,
                                                            objects=objects, on_items=on_items)
     splits = {name: SplitData(part.ids, features[name], part.labels, table.task, table.classes,
@@ -146,6 +149,22 @@ def load_and_split(spec: RunSpec, registry: Registry) -> tuple[DatasetTable, dic
     split_seed = spec.seed if spec.split["seed"] < 0 else spec.split["seed"]
     rows = split_indices(table, spec.split["val"], spec.split["test"], split_seed)
     return table, {name: table.subset(index) for name, index in rows.items()}
+
+
+def _without_unread(parts: dict[str, DatasetTable], spec: RunSpec, registry: Registry
+                    ) -> dict[str, DatasetTable]:
+    """The parts without the raw modalities the run does not encode (``modalities_to_encode``):
+    they are neither encoded nor handed on. A fusion naming a modality the dataset lacks
+    keeps everything, so it reports that itself."""
+    raw = [m for m, values in parts["train"].modalities.items() if not is_features(values)]
+    unread = set(raw) - set(modalities_to_encode(spec, registry, raw))
+    if not unread or unread == set(parts["train"].modalities):
+        return parts
+    return {name: dataclasses.replace(
+                part, modalities={m: v for m, v in part.modalities.items() if m not in unread},
+                masks={m: v for m, v in part.masks.items() if m not in unread},
+                sequences={m: v for m, v in part.sequences.items() if m not in unread})
+            for name, part in parts.items()}
 
 
 def encoder_objects(encoders: dict[str, PluginConfig], registry: Registry, device: str = "cpu"

@@ -11,6 +11,7 @@ import itertools
 import re
 import tomllib
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -277,9 +278,30 @@ class _SuiteReader:
                       datasets=datasets, encoders=encoders, alignments=alignments,
                       fusions=fusions, report=report, robustness=robustness, executor=executor)
         self.check_references(built)
+        self.check_encoders(built)
         if self.problems:
             raise SuiteError(self.problems)
         return built
+
+    def check_encoders(self, suite: Suite) -> None:
+        """Every raw modality a run's fusion reads needs an encoder: said here, before
+        anything runs, instead of by each run failing. Datasets that cannot tell their raw
+        modalities without loading (``raw_modalities()`` None) are checked at run time."""
+        raw = {config.label: modalities for config, _, modalities in suite.datasets}
+        said: set[tuple[str, str]] = set()
+        for spec in suite.runs():
+            where = (spec.dataset.label, encoder_label(spec.encoders))
+            if raw[spec.dataset.label] is None or where in said:
+                continue
+            lacking = [m for m in modalities_to_encode(spec, self.registry, raw[spec.dataset.label])
+                       if m not in spec.encoders]
+            if lacking:
+                said.add(where)
+                self.problem(f"[[encoders]] {where[1]}",
+                             f"dataset {where[0]!r} has raw {' and '.join(map(repr, lacking))} items, which fusion "
+                             f"{spec.fusion.label!r} reads, and this entry has no encoder for them: add "
+                             + ", ".join(f'{m} = "..."' for m in lacking) + " (`mmbench plugins` lists encoders) "
+                             "or use a fusion that reads only encoded modalities (e.g. unimodal with modality = ...)")
 
     def table(self, key: str, declared: tuple[Param, ...], nested: tuple[str, ...] = ()) -> dict[str, Any]:
         """A table's parameters; keys in ``nested`` are sub-tables read on their own."""
@@ -550,6 +572,16 @@ class _SuiteReader:
                         f"cannot take dataset {label!r}: its task is {task}, the fusion "
                         f"supports {', '.join(supported)}; drop one of them or move it to another suite",
                     )
+
+
+def modalities_to_encode(spec: RunSpec, registry: Registry, candidates: Iterable[str]) -> list[str]:
+    """Which of ``candidates`` (raw modalities) a run encodes: those its fusion reads
+    (``Fusion.modalities_used``), and, when an alignment or a robustness setting (which act
+    on every modality) is set, also the others that have an encoder. The rest are dropped
+    unencoded: a one-modality fusion needs no encoder, and no extraction, for the others."""
+    reads = registry.get("fusion", spec.fusion.name).cls(**spec.fusion.params).modalities_used()
+    every = spec.alignment is not None or spec.robustness is not None
+    return [m for m in candidates if reads is None or m in reads or (every and m in spec.encoders)]
 
 
 def config_label(encoder: str, alignment: str, fusion: str, robustness: str) -> str:

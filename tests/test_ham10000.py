@@ -261,3 +261,48 @@ train = { epochs = 2 }
     record = json.loads(path.read_text())
     assert record["status"] == "ok"
     assert record["data"]["dims"]["image"] == 12 and record["data"]["dims"]["text"] == 8
+
+
+IMAGE_ONLY = """
+[suite]
+name = "ham_image"
+seeds = [0]
+threads = 1
+
+[[datasets]]
+name = "ham10000"
+root = "$MMBENCH_DATA/ham10000"
+
+[[encoders]]
+image = { name = "color_histogram", bins = 4 }
+
+[[fusions]]
+name = "unimodal"
+modality = "image"
+train = { epochs = 2 }
+"""
+
+
+def test_an_image_fusion_needs_only_an_image_encoder_and_the_text_is_not_encoded(copies, run_cli, tmp_path,
+                                                                                  monkeypatch):
+    shutil.copytree(copies["csv"], tmp_path / "ham10000")
+    monkeypatch.setenv("MMBENCH_DATA", str(tmp_path))
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "s.toml").write_text(IMAGE_ONLY)
+    assert run_cli("validate", "s.toml").code == 0
+    result = run_cli("run", "s.toml")
+    assert result.code == 0, result.err + result.out
+    (path,) = (tmp_path / "results" / "ham_image").glob("*.json")
+    record = json.loads(path.read_text())
+    assert record["status"] == "ok", record["error"]
+    assert record["data"]["dims"] == {"image": 12} and set(record["extraction"]) == {"image"}
+
+
+def test_validate_names_a_modality_a_fusion_reads_without_an_encoder(copies, run_cli, tmp_path, monkeypatch):
+    shutil.copytree(copies["csv"], tmp_path / "ham10000")
+    monkeypatch.setenv("MMBENCH_DATA", str(tmp_path))
+    (tmp_path / "s.toml").write_text(IMAGE_ONLY.replace('name = "unimodal"\nmodality = "image"', 'name = "early"'))
+    result = run_cli("validate", tmp_path / "s.toml")
+    assert result.code == 2
+    assert "has raw 'text' and 'tabular' items, which fusion 'early(epochs=2)' reads" in result.err
+    assert 'has no encoder for them: add text = "...", tabular = "..."' in result.err

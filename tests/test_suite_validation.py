@@ -480,13 +480,22 @@ name = "gap_shift"
 label = "shift"
 lambda = [0.5, 1.0]
 [[fusions]]
-name = "early"
+# the dataset's image and tabular items have no encoder: text-only fusions
+name = "unimodal"
+modality = "text"
+label = "early"
 [[fusions]]
-name = "late_joint"
+name = "unimodal"
+modality = "text"
+label = "late_joint"
+hidden = 65
 encoders = ["words"]
 alignments = ["none"]
 [[fusions]]
-name = "linear_probe"
+name = "unimodal"
+modality = "text"
+label = "linear_probe"
+hidden = 66
 alignments = ["shift"]
 """
 

@@ -48,6 +48,9 @@ class Unimodal(TorchFusion):
         DROPOUT,
     )
 
+    def modalities_used(self) -> set[str]:
+        return {self.params["modality"]}
+
     def _check_modality(self, data: SplitData) -> str:
         # Which modalities a dataset has is known only once it is loaded, so this is checked
         # here rather than in the constructor (which runs during `mmbench validate`).

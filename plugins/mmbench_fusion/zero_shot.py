@@ -58,6 +58,9 @@ class ZeroShot(Fusion):
             raise UserError(f"fusion 'zero_shot': templates must be a non-empty list of strings that "
                             f"each contain '{{class}}', got {templates!r}")
 
+    def modalities_used(self) -> set[str]:
+        return {self.params["modality"]}  # its encoder also encodes the prompts
+
     def fit(self, train, val, config, ctx: FitContext | None = None) -> FitReport:
         modality = self.params["modality"]
         if modality not in train.features:
