@@ -1,22 +1,35 @@
 """The embedding cache: encoder outputs stored on disk, keyed by everything that makes them.
 
-Extraction is the expensive step on a CPU, so each encoded split of a modality is kept as
-one entry: ``<root>/embeddings/<key>/`` holds ``vectors.npy`` (and ``token_values.npy`` /
-``token_mask.npy`` when the encoder returns token sequences) plus ``manifest.json`` with
-each array's shape, dtype and sha256, the extraction seconds per sample, the encoder's
-name / version / fingerprint, the creation time and the cache format version.
+Extraction is the expensive step on a CPU, so nothing is encoded twice. Two kinds of entry,
+each a folder ``<root>/embeddings/<key>/`` with a ``manifest.json``:
 
-- Key: hash of the cache format version, the dataset identity and fingerprint, the sample
-  ids, the modality, the encoder's name, version and ``fingerprint()``, and for
-  ``fitted`` encoders the train split's sample ids. A change to any of them is a miss.
+- **Sample stores** (encoders that are not ``fitted``: CLIP, DINOv2, MiniLM, colour
+  histograms): a sample's vector cannot depend on the split, so one entry per (dataset
+  identity and fingerprint, modality, encoder name / version / ``fingerprint()``) keeps
+  the vectors of every sample ever encoded, addressed by sample id. A run gathers its
+  split's rows and encodes only the ids the store lacks (a new seed, split or suite encodes
+  nothing new). The store grows by append-only *chunks*: ``chunk-<n>-<tag>.ids.npy``,
+  ``.vectors.npy`` (and ``.token_values.npy`` / ``.token_mask.npy``), each file with its
+  sha256 in the manifest, which is replaced atomically after the chunk's files are in
+  place. An append is O(new rows), and a writer killed at any point leaves the previous
+  manifest, so the previous complete state, readable; its debris is removed by the next
+  append. Reads memory-map the chunks and copy only the rows asked for.
+- **Split entries** (``fitted`` encoders: TF-IDF, scalers, whose vectors depend on the
+  train split): one entry per encoded split, keyed also by its sample ids and the train
+  split's ids; ``vectors.npy`` (+ token arrays) and the manifest.
+
+Common to both:
 - Safe format: ``.npy`` written with ``allow_pickle=False`` and read the same way.
 - Writes are atomic (temporary file + rename), the manifest last. Readers and writers of
   one key serialise on ``<root>/locks/<key>.lock`` with ``fcntl.flock`` (shared to read,
-  exclusive to write or remove), so concurrent runs (``--workers``, several shells) can
-  write the same key and leave one valid entry. Locks are advisory and need a local
-  file system (or one with working flock, e.g. NFSv4); Linux and macOS only.
-- A corrupt entry (missing manifest, unreadable or truncated array, shape / dtype /
+  exclusive to write or remove), so concurrent runs (``--workers``, Dask workers, several
+  shells) can fill one key and end with the union of what each wrote. Locks are advisory
+  and need a local file system (or one with working flock, e.g. NFSv4); Linux and macOS
+  only. A cache that is not writable (shared, mounted read-only) is read without the lock.
+- A corrupt entry or chunk (missing manifest, unreadable or truncated array, shape / dtype /
   checksum mismatch) is reported with a ``CacheWarning``, removed and recomputed.
+- ``FORMAT_VERSION`` is part of every key: entries of an older format are never read (they
+  stay listed by ``mmbench cache ls`` until ``mmbench cache rm`` removes them).
 - Location: ``$MMBENCH_CACHE``, else ``$XDG_CACHE_HOME/mmbench``, else
   ``~/.cache/mmbench``; never inside the package.
 """
@@ -29,6 +42,7 @@ import io
 import json
 import os
 import shutil
+import uuid
 import warnings
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -40,11 +54,12 @@ from typing import Any
 import numpy as np
 
 from mmbench.data import Encoded, TokenSequence
-from mmbench.files import write_bytes_atomic, write_text_atomic
+from mmbench.files import sha256_file, write_bytes_atomic, write_text_atomic
 from mmbench.plugin import stable_hash
 
 #: Bump when the layout or the key changes: every older entry becomes a miss.
-FORMAT_VERSION = 1
+#: 2: sample stores for unfitted encoders (chunks addressed by sample id).
+FORMAT_VERSION = 2
 MANIFEST = "manifest.json"
 
 
@@ -86,6 +101,25 @@ def entry_key(*, dataset: dict[str, Any], ids: Sequence[Any] | np.ndarray, modal
         "encoder": encoder,
         "train_ids": None if train_ids is None else ids_digest(train_ids),
     }, length=32)
+
+
+def store_key(*, dataset: dict[str, Any], modality: str, encoder: dict[str, Any]) -> str:
+    """The key of one sample store (an unfitted encoder's vectors of one dataset and
+    modality): no sample ids, so every split, seed and suite shares it."""
+    return stable_hash({"format_version": FORMAT_VERSION, "layout": "samples", "dataset": dataset,
+                        "modality": modality, "encoder": encoder}, length=32)
+
+
+@dataclass
+class StoreRows:
+    """What a sample store holds of the ids asked for."""
+
+    #: per id asked: whether the store holds it
+    found: np.ndarray
+    #: the found ids' rows, in the order asked; None when none is found
+    encoded: Encoded | None
+    #: per found row: the extraction seconds measured when it was encoded
+    s_per_sample: np.ndarray
 
 
 @dataclass
@@ -134,9 +168,20 @@ class EmbeddingCache:
 
     @contextmanager
     def _lock(self, key: str, exclusive: bool) -> Iterator[None]:
+        """The key's flock: exclusive to write or remove, shared to read. A reader of a
+        cache it cannot write (shared, mounted read-only) reads without it: no writer can
+        change such a cache under it, and opening the lock file would fail."""
         locks = self.root / "locks"
-        locks.mkdir(parents=True, exist_ok=True)
-        fd = os.open(locks / f"{key}.lock", os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            locks.mkdir(parents=True, exist_ok=True)
+            fd = os.open(locks / f"{key}.lock", os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError:
+            if exclusive:
+                raise
+            fd = None
+        if fd is None:
+            yield
+            return
         try:
             fcntl.flock(fd, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
             yield
@@ -229,6 +274,172 @@ class EmbeddingCache:
             return False
         return True
 
+    # -- sample stores ------------------------------------------------------------------
+    def gather(self, key: str, ids: Sequence[Any] | np.ndarray) -> StoreRows:
+        """The rows the store ``key`` holds for ``ids`` (verified; memory-mapped, so only
+        the rows asked for are read into memory). A corrupt chunk is reported with a
+        ``CacheWarning`` and dropped: its ids come back not found, so the caller encodes and
+        appends them again. A corrupt manifest drops the whole store the same way."""
+        ids = np.asarray(ids).astype(str)
+        nothing = StoreRows(np.zeros(len(ids), dtype=bool), None, np.zeros(0))
+        if not (self.path(key) / MANIFEST).exists():
+            return nothing  # never appended to, or its first append was killed
+        corrupt: list[tuple[str, str]] = []
+        try:
+            with self._lock(key, exclusive=False):
+                manifest = self._store_manifest(key)
+                rows = self._gather(self.path(key), manifest, ids, corrupt)
+        except CorruptEntry as exc:
+            self._warn_corrupt(f"embedding store {key} in {self.entries_dir} is corrupt ({exc}); recomputing it")
+            try:
+                self.remove(key)
+            except OSError:
+                pass
+            return nothing
+        except OSError as exc:
+            warnings.warn(f"embedding store {key} is unreadable ({exc}); recomputing what it holds",
+                          CacheWarning, stacklevel=2)
+            return nothing
+        for name, reason in corrupt:
+            self._warn_corrupt(f"chunk {name} of embedding store {key} in {self.entries_dir} is corrupt "
+                               f"({reason}); recomputing its rows")
+        if corrupt:
+            self._drop_chunks(key, {name for name, _ in corrupt})
+        return rows
+
+    def held(self, key: str, ids: Sequence[Any] | np.ndarray) -> np.ndarray:
+        """Which of ``ids`` the store ``key`` holds, from its ids alone (no vectors read, no
+        warning: what ``mmbench run --dry-run`` counts; ``gather`` verifies the rest)."""
+        ids = np.asarray(ids).astype(str)
+        held: set[str] = set()
+        try:
+            with self._lock(key, exclusive=False):
+                for chunk in self._store_manifest(key)["chunks"]:
+                    held.update(_load_chunk_array(self.path(key), chunk, "ids").tolist())
+        except (OSError, CorruptEntry):
+            pass
+        return np.fromiter((sample in held for sample in ids), dtype=bool, count=len(ids))
+
+    def append(self, key: str, ids: Sequence[Any] | np.ndarray, encoded: Encoded, s_per_sample: float,
+               meta: dict[str, Any]) -> bool:
+        """Add the rows of ``ids`` the store does not hold yet as one new chunk (under the
+        key's exclusive lock, so concurrent appenders end with the union). The chunk's files
+        are written first, the manifest replaced last: a writer killed at any point leaves
+        the previous state readable. A failure to write is a ``CacheWarning``."""
+        ids = np.asarray(ids).astype(str)
+        folder = self.path(key)
+        try:
+            with self._lock(key, exclusive=True):
+                try:
+                    manifest = self._store_manifest(key) if (folder / MANIFEST).exists() else None
+                except CorruptEntry:
+                    manifest = None  # gather() warned about it; start again
+                    shutil.rmtree(folder, ignore_errors=True)
+                if manifest is None:
+                    manifest = {"format_version": FORMAT_VERSION, "key": key, "layout": "samples",
+                                "created": _now(), **meta, "chunks": []}
+                _remove_debris(folder, manifest)
+                held: set[str] = set()
+                for chunk in manifest["chunks"]:
+                    held.update(_load_chunk_array(folder, chunk, "ids").tolist())
+                new = np.array([i for i, sample in enumerate(ids) if sample not in held], dtype=np.int64)
+                if not len(new):
+                    return True
+                arrays = {"ids": ids[new], "vectors": encoded.vectors[new]}
+                if encoded.tokens is not None:
+                    arrays["token_values"] = encoded.tokens.values[new]
+                    arrays["token_mask"] = encoded.tokens.mask[new]
+                name = f"chunk-{len(manifest['chunks']) + 1:06d}-{uuid.uuid4().hex[:8]}"
+                files = {}
+                for array_name, array in arrays.items():
+                    buffer = io.BytesIO()
+                    np.save(buffer, np.ascontiguousarray(array), allow_pickle=False)
+                    path = write_bytes_atomic(folder / f"{name}.{array_name}.npy", buffer.getvalue())
+                    files[array_name] = {"shape": list(array.shape), "dtype": str(array.dtype),
+                                         "sha256": sha256_file(path)}
+                manifest["chunks"].append({"name": name, "n": len(new), "created": _now(),
+                                           "extract_s_per_sample": float(s_per_sample), "files": files})
+                n = sum(chunk["n"] for chunk in manifest["chunks"])
+                manifest.update(updated=_now(), shape=[n, int(encoded.vectors.shape[1])],
+                                dtype=str(encoded.vectors.dtype))
+                write_text_atomic(folder / MANIFEST, json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+        except OSError as exc:
+            warnings.warn(f"could not append to embedding store {key} in {self.entries_dir}: {exc}",
+                          CacheWarning, stacklevel=2)
+            return False
+        return True
+
+    def _store_manifest(self, key: str) -> dict[str, Any]:
+        try:
+            manifest = json.loads((self.path(key) / MANIFEST).read_text())
+        except FileNotFoundError:
+            raise CorruptEntry("manifest missing") from None
+        except (OSError, ValueError) as exc:
+            raise CorruptEntry(f"manifest unreadable: {exc}") from None
+        if not isinstance(manifest, dict) or manifest.get("format_version") != FORMAT_VERSION \
+                or manifest.get("key") != key or manifest.get("layout") != "samples" \
+                or not isinstance(manifest.get("chunks"), list):
+            raise CorruptEntry("manifest does not describe this store")
+        return manifest
+
+    def _gather(self, folder: Path, manifest: dict[str, Any], ids: np.ndarray,
+                corrupt: list[tuple[str, str]]) -> StoreRows:
+        where: dict[str, tuple[int, int]] = {}
+        chunks = []
+        for chunk in manifest["chunks"]:
+            try:
+                chunk_ids = _load_chunk_array(folder, chunk, "ids")
+            except CorruptEntry as exc:
+                corrupt.append((str(chunk.get("name")), str(exc)))
+                continue
+            for row, sample in enumerate(chunk_ids.tolist()):
+                where.setdefault(sample, (len(chunks), row))
+            chunks.append(chunk)
+        place = [where.get(sample, (-1, -1)) for sample in ids]
+        chunk_of = np.fromiter((c for c, _ in place), dtype=np.int64, count=len(ids))
+        row_of = np.fromiter((r for _, r in place), dtype=np.int64, count=len(ids))
+        pieces, positions, costs = [], [], []
+        for c, chunk in enumerate(chunks):
+            mine = np.flatnonzero(chunk_of == c)
+            if not len(mine):
+                continue
+            try:
+                loaded = {name: _load_chunk_array(folder, chunk, name, mmap=True)[row_of[mine]]
+                          for name in chunk["files"] if name != "ids"}
+                tokens = (TokenSequence(loaded["token_values"], loaded["token_mask"])
+                          if "token_values" in loaded else None)
+                pieces.append(Encoded(loaded["vectors"], tokens))
+            except (CorruptEntry, KeyError, ValueError) as exc:
+                corrupt.append((str(chunk["name"]), str(exc)))
+                chunk_of[mine] = -1
+                continue
+            positions.append(mine)
+            costs.append(np.full(len(mine), float(chunk.get("extract_s_per_sample") or 0.0)))
+        if not positions:
+            return StoreRows(np.zeros(len(ids), dtype=bool), None, np.zeros(0))
+        order = np.argsort(np.concatenate(positions), kind="stable")  # back to the order asked
+        try:
+            encoded = concat_encoded(pieces, order)
+        except ValueError as exc:
+            raise CorruptEntry(f"chunks do not fit together: {exc}") from None
+        return StoreRows(chunk_of >= 0, encoded, np.concatenate(costs)[order])
+
+    def _drop_chunks(self, key: str, names: set[str]) -> None:
+        """Take corrupt chunks out of the manifest and delete their files."""
+        folder = self.path(key)
+        try:
+            with self._lock(key, exclusive=True):
+                manifest = self._store_manifest(key)
+                manifest["chunks"] = [c for c in manifest["chunks"] if c.get("name") not in names]
+                write_text_atomic(folder / MANIFEST, json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+                _remove_debris(folder, manifest)
+        except (OSError, CorruptEntry):
+            pass  # a read-only cache keeps them; the rows are recomputed in memory
+
+    @staticmethod
+    def _warn_corrupt(message: str) -> None:
+        warnings.warn(message, CacheWarning, stacklevel=4)
+
     # -- manage -------------------------------------------------------------------------
     def entries(self) -> list[Entry]:
         if not self.entries_dir.is_dir():
@@ -255,6 +466,62 @@ class EmbeddingCache:
                 shutil.rmtree(folder, ignore_errors=True)
         # the lock file stays: deleting it could let two writers lock different files
         return size
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def _load_chunk_array(folder: Path, chunk: dict[str, Any], name: str, mmap: bool = False) -> np.ndarray:
+    """One array of a store's chunk, checked against the manifest (sha256 of the file,
+    computed once per process while the file is unchanged; shape and dtype)."""
+    info = (chunk.get("files") or {}).get(name)
+    if not isinstance(info, dict):
+        raise CorruptEntry(f"the manifest lists no {name} array for it")
+    path = folder / f"{chunk.get('name')}.{name}.npy"
+    try:
+        if sha256_file(path) != info.get("sha256"):
+            raise CorruptEntry(f"{path.name} checksum mismatch")
+        array = np.load(path, mmap_mode="r" if mmap else None, allow_pickle=False)
+    except (OSError, ValueError, EOFError) as exc:
+        raise CorruptEntry(f"{path.name} unreadable: {exc}") from None
+    if list(array.shape) != info.get("shape") or str(array.dtype) != info.get("dtype"):
+        raise CorruptEntry(f"{path.name} is {array.dtype} {list(array.shape)}, the manifest says "
+                           f"{info.get('dtype')} {info.get('shape')}")
+    return array
+
+
+def concat_encoded(pieces: list[Encoded], order: np.ndarray | None = None) -> Encoded:
+    """Several ``Encoded`` as one (rows taken in ``order`` when given); token sequences of
+    different lengths are padded, masked out, to the longest."""
+    vectors = pieces[0].vectors if len(pieces) == 1 else np.concatenate([p.vectors for p in pieces])
+    if order is not None and np.array_equal(order, np.arange(len(order))):
+        order = None  # already in order: no copy
+    tokens = None
+    if any(p.tokens is not None for p in pieces):
+        if not all(p.tokens is not None for p in pieces):
+            raise ValueError("some rows have token sequences and others do not")
+        longest = max(p.tokens.values.shape[1] for p in pieces)
+        values = np.concatenate([np.pad(p.tokens.values, ((0, 0), (0, longest - p.tokens.values.shape[1]), (0, 0)))
+                                 for p in pieces])
+        mask = np.concatenate([np.pad(p.tokens.mask, ((0, 0), (0, longest - p.tokens.mask.shape[1])))
+                               for p in pieces])
+        tokens = TokenSequence(values, mask) if len(pieces) > 1 else pieces[0].tokens
+    if order is not None:
+        vectors = vectors[order]
+        tokens = tokens.take(order) if tokens is not None else None
+    return Encoded(vectors, tokens)
+
+
+def _remove_debris(folder: Path, manifest: dict[str, Any]) -> None:
+    """Delete files no manifest lists: a killed append's chunk and temporary files. Only
+    under the key's exclusive lock, so no writer is in the middle of writing them."""
+    if not folder.is_dir():
+        return
+    listed = {f"{c.get('name')}.{name}.npy" for c in manifest["chunks"] for name in c.get("files") or {}}
+    for path in folder.iterdir():
+        if path.is_file() and path.name != MANIFEST and path.name not in listed:
+            path.unlink(missing_ok=True)
 
 
 def _folder_size(folder: Path) -> int:

@@ -401,6 +401,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         show.grid(out, suite, {r.run_id for r in todo})
         out.print(f"{len(todo) + done} runs: {len(todo)} to run, {done} already done "
                   f"(results in {suite.results_dir})")
+        _print_encodes(out, suite, registry, todo)
         return EXIT_OK
     device = resolve_device(args.device)
     executor = suite.executor.get("kind", "local") if args.executor is None else args.executor
@@ -426,6 +427,23 @@ def cmd_run(args: argparse.Namespace) -> int:
         out.print(f"[red]{len(outcome.failed)} run(s) failed[/red]: `mmbench results {args.suite}` shows why")
         return EXIT_RUNS_FAILED
     return EXIT_OK if complete else EXIT_LEADERBOARD_INCOMPLETE
+
+
+def _print_encodes(out, suite, registry, todo) -> None:
+    """The dry run's extraction forecast: items each encoder will encode, and those cached."""
+    from rich.markup import escape
+
+    from mmbench.extract import to_encode
+
+    rows = to_encode(suite, registry, todo)
+    if rows:
+        out.print("embeddings:")
+    for row in rows:
+        what = f"  {escape(row['dataset'])} | {escape(row['encoder'])}: "
+        if row["error"]:
+            out.print(what + f"cannot count the {row['modality']} items ({escape(row['error'])})")
+        else:
+            out.print(what + f"{row['to_encode']:,} {row['modality']} items to encode, {row['cached']:,} cached")
 
 
 def cmd_leaderboard(args: argparse.Namespace) -> int:
@@ -540,10 +558,10 @@ def cmd_extract(args: argparse.Namespace) -> int:
     registry, suite = _load(args)
     out = _console()
     report = extract_suite(suite, registry, device=resolve_device(args.device), threads=args.threads)
-    table = Table("dataset", "encoder", "modality", "split seeds", "items", "computed", "cached", "seconds",
+    table = Table("dataset", "encoder", "modality", "extractions", "items", "computed", "cached", "seconds",
                   "s/sample", title=f"suite {suite.name}: embeddings", title_justify="left")
     for row in summary(report.rows):
-        table.add_row(row["dataset"], row["encoder"], row["modality"], str(row["seeds"]), str(row["items"]),
+        table.add_row(row["dataset"], row["encoder"], row["modality"], str(row["extractions"]), str(row["items"]),
                       str(row["computed"]), str(row["cached"]), f"{row['seconds']:.2f}",
                       f"{row['s_per_sample']:.2g}")
     out.print(table)

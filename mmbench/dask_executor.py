@@ -4,9 +4,10 @@ scheduler address points at (dask-jobqueue on SLURM / PBS, Kubernetes, ...).
 Why it is shaped this way:
 - The client writes every result (atomically, as the local executor does), so workers
   need no shared results folder; only the embedding cache (``$MMBENCH_CACHE``) is shared.
-- Embeddings are extracted first, one task per distinct dataset x encoders x split (what
-  ``mmbench extract`` plans), and a run is submitted only once its extraction finished:
-  two workers never compute the same embedding at once, and the runs are cache hits.
+- Embeddings are extracted first, one task per extraction ``mmbench extract`` plans (per
+  dataset x modality x encoder; per split too for fitted encoders), and a run is submitted
+  only once every extraction it needs finished: two workers never compute the same
+  embedding at once, each sample is encoded once, and the runs are cache hits.
 - The client keeps at most one task per worker in flight, and retries a task whose worker
   died itself (a LocalCluster started here lets the scheduler retry nothing). Dask blames
   every task a dead worker held, so this spends the retries on the run that was running,
@@ -31,7 +32,7 @@ from rich.progress import Progress, TaskID
 
 from mmbench.errors import UserError
 from mmbench.executor import Recorder, SuiteOutcome, progress_bar, runs_to_do, worker_registry
-from mmbench.extract import describe, extraction_key
+from mmbench.extract import describe, extraction_keys
 from mmbench.registry import Registry
 from mmbench.results import run_record, write_result
 from mmbench.suite import RunSpec, Suite
@@ -101,16 +102,19 @@ class _Dispatcher:
         self.deaths: dict[str, int] = {}  # task key -> how many workers died running it
         self.extractions: deque[tuple[str, RunSpec]] = deque()
         self.runs: deque[RunSpec] = deque()
-        self.waiting: dict[str, list[RunSpec]] = {}  # extraction key -> its runs
+        self.waiting: dict[str, list[RunSpec]] = {}  # extraction key -> the runs that need it
+        self.needs: dict[str, set[str]] = {}  # run id -> extraction keys not finished yet
         for spec in todo:
-            key = extraction_key(spec, registry)
-            if key is None:
+            keys = extraction_keys(spec, registry)
+            if not keys:
                 self.runs.append(spec)
                 continue
-            if key not in self.waiting:
-                self.waiting[key] = []
-                self.extractions.append((key, replace(spec, alignment=None, robustness=None)))
-            self.waiting[key].append(spec)
+            self.needs[spec.run_id] = set(keys)
+            for key, item in keys.items():
+                if key not in self.waiting:
+                    self.waiting[key] = []
+                    self.extractions.append((key, item))
+                self.waiting[key].append(spec)
         self.in_flight: dict[Any, tuple[str, Any]] = {}
         self.workers: dict[str, TaskID] = {}
         self.tally: dict[str, list[int]] = {}  # worker -> [ok, failed]
@@ -172,15 +176,20 @@ class _Dispatcher:
 
     def _extracted(self, future: Any, payload: tuple[str, RunSpec]) -> None:
         key, spec = payload
-        runs = self.waiting.pop(key)
+        runs = [run for run in self.waiting.pop(key) if run.run_id in self.needs]  # not failed already
         self.progress.advance(self.embeddings)
         if future.status == "finished":
-            self.runs.extend(runs)
+            for run in runs:
+                self.needs[run.run_id].discard(key)
+                if not self.needs[run.run_id]:
+                    del self.needs[run.run_id]
+                    self.runs.append(run)
             return
         exc = future.exception()
         message = "extracting the embeddings it needs failed: " + self._error(exc, "extract", payload)
         self.progress.console.print(f"[red]extraction failed[/red] {escape(spec.dataset.label)}: {escape(message)}")
         for run in runs:
+            del self.needs[run.run_id]
             self._write(_never_reported(run, exc, message), None)
 
     def _ran(self, future: Any, spec: RunSpec) -> None:
@@ -254,7 +263,7 @@ def run_task(spec: RunSpec) -> tuple[str, dict]:
 
 
 def extract_task(spec: RunSpec) -> str:
-    """A worker fills the shared embedding cache for one dataset x encoders x split."""
+    """A worker fills the shared embedding cache for one extraction (``extraction_keys``)."""
     from mmbench.cache import EmbeddingCache
     from mmbench.extract import extract_one
 

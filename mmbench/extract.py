@@ -2,10 +2,13 @@
 
 The papers' workflow: extract once on the biggest machine, train many times on a laptop.
 Extraction calls the run's own steps (``mmbench.run._split``, ``encoder_objects``,
-``_encode``), so each entry lands under exactly the key a later ``mmbench run`` looks up
-and that run is all cache hits. Fusions, alignments and robustness never change what is
-extracted, so the work is one item per distinct dataset x encoders x split. Runs whose
-fusion consumes raw inputs extract nothing (they train the backbones themselves).
+``_encode``), so each vector lands where a later ``mmbench run`` looks it up and that
+run is all cache hits. The work is one item per (dataset, modality, encoder) for encoders
+that are not ``fitted`` (their sample store covers every split and seed at once), and one
+per (dataset, modality, encoder, split) for fitted ones. Fusions, alignments and
+robustness never change what is extracted, only which modalities are (a fusion reading one
+modality needs only its encoder). Runs whose fusion consumes raw inputs extract nothing
+(they train the backbones themselves).
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ from mmbench.errors import UserError
 from mmbench.executor import RateColumn
 from mmbench.plugin import stable_hash
 from mmbench.registry import Registry
-from mmbench.suite import RunSpec, Suite, encoder_label
+from mmbench.suite import RunSpec, Suite, encoder_label, modalities_to_encode
 
 ItemsCallback = Callable[[str, int, int], None]
 
@@ -38,7 +41,7 @@ ItemsCallback = Callable[[str, int, int], None]
 class Plan:
     """What ``extract`` will do for a suite, and what it leaves out and why."""
 
-    #: one representative run per distinct (dataset, encoders, split)
+    #: one run spec per extraction, with the one modality's encoder it extracts
     work: list[RunSpec]
     #: runs whose fusion consumes raw inputs: nothing to extract for them
     raw_runs: int = 0
@@ -53,7 +56,6 @@ class Row:
     dataset: str
     encoder: str
     modality: str
-    seed: int
     items: int
     computed: int
     seconds: float
@@ -75,35 +77,77 @@ def split_seed(spec: RunSpec) -> int:
     return spec.seed if spec.split["seed"] < 0 else spec.split["seed"]
 
 
-def extraction_key(spec: RunSpec, registry: Registry) -> str | None:
-    """The embeddings a run needs (dataset, encoders, split and its seed: what the cache
-    keys depend on); None when it extracts nothing (vectors only, or a fusion that trains
-    on raw inputs). Runs with one key share one extraction."""
+def extraction_keys(spec: RunSpec, registry: Registry) -> dict[str, RunSpec]:
+    """The extractions a run needs: key -> a spec that performs it (the run's, with only
+    that modality's encoder). One per raw modality the run encodes: for an encoder that is
+    not ``fitted`` keyed by (dataset, modality, encoder), so every split and seed shares it;
+    for a fitted one also by the split and its seed. Empty when the run extracts nothing
+    (vectors only, or a fusion that trains on raw inputs)."""
     if not spec.encoders or registry.get("fusion", spec.fusion.name).cls.consumes == "raw":
-        return None
-    return stable_hash({"dataset": spec.identity()["dataset"],
-                        "encoders": {m: c.identity() for m, c in sorted(spec.encoders.items())},
-                        "split": {**spec.split, "seed": split_seed(spec)}})
+        return {}
+    dataset = spec.identity()["dataset"]
+    out = {}
+    for modality in modalities_to_encode(spec, registry, sorted(spec.encoders)):
+        config = spec.encoders[modality]
+        what: dict = {"dataset": dataset, "modality": modality, "encoder": config.identity()}
+        if registry.get("encoder", config.name).cls.fitted:
+            what["split"] = {**spec.split, "seed": split_seed(spec)}
+        out[stable_hash(what)] = replace(spec, encoders={modality: config}, alignment=None, robustness=None)
+    return out
 
 
-def plan(suite: Suite, registry: Registry) -> Plan:
-    """The distinct extractions behind ``suite.runs()``: cache keys depend on the dataset,
-    the split's ids (so its seed, fitted encoder or not) and the encoders, never on the
-    fusion, the alignment or robustness."""
+def plan(suite: Suite, registry: Registry, runs: list[RunSpec] | None = None) -> Plan:
+    """The distinct extractions behind ``runs`` (default: the suite's grid)."""
     work: dict[str, RunSpec] = {}
     out = Plan(work=[])
-    for spec in suite.runs():
+    for spec in suite.runs() if runs is None else runs:
         if registry.get("fusion", spec.fusion.name).cls.consumes == "raw":
             out.raw_runs += 1
             continue
-        key = extraction_key(spec, registry)
-        if key is None:
-            if spec.dataset.label not in out.vector_datasets:
-                out.vector_datasets.append(spec.dataset.label)
-            continue
-        work.setdefault(key, replace(spec, alignment=None, robustness=None))
+        keys = extraction_keys(spec, registry)
+        if not keys and not spec.encoders and spec.dataset.label not in out.vector_datasets:
+            out.vector_datasets.append(spec.dataset.label)
+        for key, item in keys.items():
+            work.setdefault(key, item)
     out.work = list(work.values())
     return out
+
+
+def to_encode(suite: Suite, registry: Registry, runs: list[RunSpec]) -> list[dict]:
+    """What running ``runs`` will encode, per dataset x encoder x modality: ``to_encode``
+    items and ``cached`` ones (``mmbench run --dry-run``). Loads each dataset (its ids),
+    never an encoder's weights; ``error`` says why a dataset could not be counted."""
+    from mmbench.cache import entry_key, store_key
+    from mmbench.data import is_features
+    from mmbench.run import load_and_split
+
+    cache = EmbeddingCache()
+    out: dict[tuple[str, str, str], dict] = {}
+    for spec in plan(suite, registry, runs).work:
+        ((modality, config),) = spec.encoders.items()
+        row = out.setdefault((spec.dataset.label, config.label, modality), {
+            "dataset": spec.dataset.label, "encoder": config.label, "modality": modality,
+            "to_encode": 0, "cached": 0, "error": None})
+        try:
+            table, parts = load_and_split(spec, registry)
+        except Exception as exc:  # noqa: BLE001 - a dry run reports it and counts the others
+            row["error"] = describe(exc)
+            continue
+        if modality not in table.modalities or is_features(table.modalities[modality]):
+            continue
+        encoder = registry.get("encoder", config.name).cls(**config.params)
+        dataset = {**spec.dataset.identity(), "fingerprint": spec.dataset_fingerprint}
+        identity = {"name": config.name, "version": config.version, "fingerprint": encoder.fingerprint()}
+        if encoder.fitted:
+            for part in parts.values():
+                key = entry_key(dataset=dataset, ids=part.ids, modality=modality, encoder=identity,
+                                train_ids=parts["train"].ids)
+                row["cached" if (cache.path(key) / "manifest.json").exists() else "to_encode"] += len(part)
+        else:
+            held = int(cache.held(store_key(dataset=dataset, modality=modality, encoder=identity), table.ids).sum())
+            row["cached"] += held
+            row["to_encode"] += len(table) - held
+    return [out[key] for key in sorted(out)]
 
 
 def extract_suite(suite: Suite, registry: Registry, *, device: str = "cpu", threads: int = 0,
@@ -119,7 +163,9 @@ def extract_suite(suite: Suite, registry: Registry, *, device: str = "cpu", thre
             try:
                 report.rows += extract_one(spec, registry, cache, on_items)
             except Exception as exc:  # noqa: BLE001 - recorded; the CLI reports them as one UserError
-                what = f"{spec.dataset.label} | {encoder_label(spec.encoders)} | split seed {split_seed(spec)}"
+                what = f"{spec.dataset.label} | {encoder_label(spec.encoders)}"
+                if any(registry.get("encoder", c.name).cls.fitted for c in spec.encoders.values()):
+                    what += f" | split seed {split_seed(spec)}"
                 report.failures.append((what, exc))
                 console.print(f"[red]failed[/red] {escape(what)}: {escape(describe(exc))}")
             advance()
@@ -133,22 +179,26 @@ def describe(exc: Exception) -> str:
 
 def extract_one(spec: RunSpec, registry: Registry, cache: EmbeddingCache,
                 on_items: ItemsCallback | None = None) -> list[Row]:
-    """Encode every raw modality of one dataset x encoders x split through the cache, the
-    way ``mmbench.run.prepare`` does (same seeding, split, encoder objects and keys)."""
-    from mmbench.run import encode_splits, encoder_objects, load_and_split, seed_everything
+    """Encode the modalities of ``spec.encoders`` (one per ``extraction_keys`` item) of one
+    dataset x split through the cache, the way ``mmbench.run.prepare`` does (same seeding,
+    split, encoder objects and keys); an encoder that is not fitted fills its sample store
+    with every sample of the dataset."""
+    from mmbench.data import is_features
+    from mmbench.run import encode_splits, encoder_objects, keep_modalities, load_and_split, seed_everything
 
     seed_everything(spec)
     _, parts = load_and_split(spec, registry)
+    raw = {m for m, values in parts["train"].modalities.items() if not is_features(values)}
+    encoders = {m: c for m, c in spec.encoders.items() if m in raw}
+    if not encoders:
+        return []  # a modality this dataset does not have (it could not tell before loading)
+    parts = keep_modalities(parts, set(encoders))
     dataset = {**spec.dataset.identity(), "fingerprint": spec.dataset_fingerprint}
-    objects = encoder_objects(spec.encoders, registry, spec.device)
-    *_, records = encode_splits(parts, spec.encoders, registry, dataset, cache, objects=objects, on_items=on_items)
-    rows = []
-    for modality, record in records.items():
-        computed = sum(len(parts[name]) for name, split in record["splits"].items() if not split["cached"])
-        rows.append(Row(spec.dataset.label, spec.encoders[modality].label, modality, split_seed(spec),
-                        sum(len(part) for part in parts.values()), computed, record["extract_s"],
-                        record["s_per_sample"]))
-    return rows
+    objects = encoder_objects(encoders, registry, spec.device)
+    *_, records = encode_splits(parts, encoders, registry, dataset, cache, objects=objects, on_items=on_items)
+    return [Row(spec.dataset.label, encoders[modality].label, modality, sum(len(part) for part in parts.values()),
+                record["rows_encoded"], record["extract_s"], record["s_per_sample"])
+            for modality, record in records.items()]
 
 
 @contextmanager
@@ -173,13 +223,14 @@ def items_progress(console: Console, title: str, total: int
 
 
 def summary(rows: list[Row]) -> list[dict]:
-    """Rows per dataset x encoder x modality, summed over split seeds, in a stable order."""
+    """Rows per dataset x encoder x modality, summed over extractions (one for an encoder
+    that is not fitted, one per split seed for a fitted one), in a stable order."""
     merged: dict[tuple[str, str, str], dict] = {}
     for row in rows:
         entry = merged.setdefault((row.dataset, row.encoder, row.modality), {
             "dataset": row.dataset, "encoder": row.encoder, "modality": row.modality,
-            "seeds": 0, "items": 0, "computed": 0, "cached": 0, "seconds": 0.0, "cost": 0.0})
-        entry["seeds"] += 1
+            "extractions": 0, "items": 0, "computed": 0, "cached": 0, "seconds": 0.0, "cost": 0.0})
+        entry["extractions"] += 1
         entry["items"] += row.items
         entry["computed"] += row.computed
         entry["cached"] += row.items - row.computed

@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from mmbench import memory, metrics, robustness
-from mmbench.cache import EmbeddingCache, entry_key
+from mmbench.cache import EmbeddingCache, concat_encoded, entry_key, store_key
 from mmbench.data import DataError, DatasetTable, Encoded, SplitData, TokenSequence, is_features
 from mmbench.errors import UserError
 from mmbench.fit_context import FitContext, call_fit
@@ -158,12 +158,19 @@ def _without_unread(parts: dict[str, DatasetTable], spec: RunSpec, registry: Reg
     keeps everything, so it reports that itself."""
     raw = [m for m, values in parts["train"].modalities.items() if not is_features(values)]
     unread = set(raw) - set(modalities_to_encode(spec, registry, raw))
-    if not unread or unread == set(parts["train"].modalities):
+    if unread == set(parts["train"].modalities):
+        return parts
+    return keep_modalities(parts, set(parts["train"].modalities) - unread)
+
+
+def keep_modalities(parts: dict[str, DatasetTable], keep: set[str]) -> dict[str, DatasetTable]:
+    """The parts with only the modalities in ``keep`` (their masks and token sequences too)."""
+    if keep >= set(parts["train"].modalities):
         return parts
     return {name: dataclasses.replace(
-                part, modalities={m: v for m, v in part.modalities.items() if m not in unread},
-                masks={m: v for m, v in part.masks.items() if m not in unread},
-                sequences={m: v for m, v in part.sequences.items() if m not in unread})
+                part, modalities={m: v for m, v in part.modalities.items() if m in keep},
+                masks={m: v for m, v in part.masks.items() if m in keep},
+                sequences={m: v for m, v in part.sequences.items() if m in keep})
             for name, part in parts.items()}
 
 
@@ -304,9 +311,14 @@ def _encode(modality: str, config: PluginConfig, encoder: Encoder, parts: dict[s
     Returns the encoded splits, the seconds spent now, and the record: ``cached`` (every
     split came from the cache) and ``s_per_sample``, the cost measured now or, for cached
     splits, the one stored when they were computed."""
+    identity = {"name": config.name, "version": config.version, "fingerprint": encoder.fingerprint()}
+    if cache is not None and not encoder.fitted:
+        return _encode_through_store(modality, config, encoder, parts, cache, on_items,
+                                     store_key(dataset=dataset, modality=modality, encoder=identity),
+                                     {"modality": modality, "encoder": identity, "fitted": False,
+                                      "dataset": {"name": dataset.get("name"), "fingerprint": dataset.get("fingerprint")}})
     keys: dict[str, str | None] = {name: None for name in parts}
     hits: dict[str, Any] = {name: None for name in parts}
-    identity = {"name": config.name, "version": config.version, "fingerprint": encoder.fingerprint()}
     if cache is not None:
         train_ids = parts["train"].ids if encoder.fitted else None
         for name, part in parts.items():
@@ -346,12 +358,74 @@ def _encode(modality: str, config: PluginConfig, encoder: Encoder, parts: dict[s
             })
         original_s += seconds
     encoder.on_items = None
+    n_encoded = sum(len(parts[name]) for name in missing)
     record = {
         "encoder": config.name,
         "cached": not missing,
+        "layout": "splits",
+        "rows_cached": sum(len(part) for part in parts.values()) - n_encoded,
+        "rows_encoded": n_encoded,
         "extract_s": spent,
         "s_per_sample": original_s / max(sum(len(part) for part in parts.values()), 1),
         "splits": {name: {"cached": hits[name] is not None, "key": keys[name]} for name in parts},
+    }
+    return encoded, spent, record
+
+
+def _encode_through_store(modality: str, config: PluginConfig, encoder: Encoder, parts: dict[str, DatasetTable],
+                          cache: EmbeddingCache, on_items: ItemsCallback | None, key: str, meta: dict[str, Any]
+                          ) -> tuple[dict[str, Encoded], float, dict[str, Any]]:
+    """``_encode`` for an encoder that is not fitted: every split's rows come from the
+    dataset's sample store (``EmbeddingCache.gather``); only the ids it lacks are encoded,
+    split by split as without a store, and appended to it as one chunk. The record's
+    ``s_per_sample`` is the cost measured when each row was encoded."""
+    names = list(parts)
+    ids = np.concatenate([parts[name].ids for name in names])
+    bounds = np.cumsum([0] + [len(parts[name]) for name in names])
+    stored = cache.gather(key, ids)
+    missing = {name: np.flatnonzero(~stored.found[bounds[i]:bounds[i + 1]]) for i, name in enumerate(names)}
+    n_missing = sum(len(rows) for rows in missing.values())
+    spent = 0.0
+    fresh: list[tuple[np.ndarray, Encoded]] = []  # (positions in ids, rows encoded now)
+    if n_missing:
+        started = time.perf_counter()
+        encoder.fit(modality, parts["train"].modalities[modality])
+        spent = time.perf_counter() - started
+        progress = _ItemsProgress(f"extracting {modality} ({config.name})", n_missing, on_items)
+        encoder.on_items = progress.advance
+        for i, name in enumerate(names):
+            if not len(missing[name]):
+                continue
+            started = time.perf_counter()
+            output = _as_encoded(encoder.encode(modality, parts[name].subset(missing[name]).modalities[modality]),
+                                 config.name)
+            spent += time.perf_counter() - started
+            progress.finish_part(len(missing[name]))
+            if len(output.vectors) != len(missing[name]):
+                raise ValueError(f"encoder {config.name!r} returned {len(output.vectors)} vectors for "
+                                 f"{len(missing[name])} {modality} items")
+            fresh.append((bounds[i] + missing[name], output))
+        encoder.on_items = None
+        new_positions = np.concatenate([positions for positions, _ in fresh])
+        new_rows = concat_encoded([output for _, output in fresh])
+        cache.append(key, ids[new_positions], new_rows, spent / n_missing, meta)
+    pieces = ([stored.encoded] if stored.encoded is not None else []) + [output for _, output in fresh]
+    positions = np.concatenate([np.flatnonzero(stored.found)] + [p for p, _ in fresh])
+    everything = concat_encoded(pieces, np.argsort(positions, kind="stable"))
+    costs = np.concatenate([stored.s_per_sample, np.full(n_missing, spent / max(n_missing, 1))])
+    encoded = {name: Encoded(everything.vectors[bounds[i]:bounds[i + 1]],
+                             None if everything.tokens is None else
+                             everything.tokens.take(np.arange(bounds[i], bounds[i + 1])))
+               for i, name in enumerate(names)}
+    record = {
+        "encoder": config.name,
+        "cached": not n_missing,
+        "layout": "samples",
+        "rows_cached": int(stored.found.sum()),
+        "rows_encoded": n_missing,
+        "extract_s": spent,
+        "s_per_sample": float(costs.mean()) if len(costs) else 0.0,
+        "splits": {name: {"cached": not len(missing[name]), "key": key} for name in names},
     }
     return encoded, spent, record
 

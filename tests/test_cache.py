@@ -1,5 +1,6 @@
 """The embedding cache: hits, misses on every key part, corrupt entries, tokens, location,
-concurrent writers, ``mmbench cache`` and the extraction record of a run."""
+concurrent writers, ``mmbench cache`` and the extraction record of a run. The sample
+store's own faults (kill -9, concurrent appenders, corrupt chunks) are in test_store.py."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from typing import ClassVar
 import numpy as np
 import pytest
 
-from mmbench.cache import CacheWarning, EmbeddingCache, cache_root, entry_key
+from mmbench.cache import CacheWarning, EmbeddingCache, cache_root, entry_key, store_key
 from mmbench.params import Param
 from mmbench.cli import main
 from mmbench.data import DatasetTable, Encoded, TokenSequence
@@ -114,17 +115,22 @@ def entry_files(root: Path) -> list[Path]:
     return sorted(p for p in (root / "embeddings").rglob("*") if p.is_file())
 
 
+def encoded_items() -> int:
+    return sum(call[2] for call in Counting.calls if call[0] == "encode")
+
+
 def test_second_extraction_is_a_hit_and_does_not_encode(_private_embedding_cache):
     features, _, extract_s, record = extract()
-    assert encodes() == 3 and extract_s > 0
+    assert encodes() == 3 and extract_s > 0  # split by split, as without a store
     assert record["text"]["cached"] is False and record["text"]["s_per_sample"] > 0
-    assert len(list((_private_embedding_cache / "embeddings").iterdir())) == 3  # train, val, test
+    assert record["text"]["layout"] == "samples" and record["text"]["rows_encoded"] == 60
+    assert len(list((_private_embedding_cache / "embeddings").iterdir())) == 1  # one store for every split
 
     Counting.calls.clear()
     again, _, extract_again, record_again = extract()
     assert Counting.calls == []  # neither fitted nor encoded
     assert extract_again == 0.0
-    assert record_again["text"]["cached"] is True
+    assert record_again["text"]["cached"] is True and record_again["text"]["rows_cached"] == 60
     assert record_again["text"]["s_per_sample"] == pytest.approx(record["text"]["s_per_sample"])
     assert all(s["cached"] for s in record_again["text"]["splits"].values())
     for name in features:
@@ -132,10 +138,23 @@ def test_second_extraction_is_a_hit_and_does_not_encode(_private_embedding_cache
         assert again[name]["text"].dtype == np.float32
 
 
-@pytest.mark.parametrize("change", ["dataset params", "dataset fingerprint", "encoder params",
-                                    "encoder version", "split seed", "modality"])
-def test_any_changed_key_part_is_a_miss(change):
-    extract()
+def test_every_seed_after_the_first_encodes_nothing_and_gets_the_rows_a_fresh_encode_gives():
+    fresh = {seed: extract(split=parts(seed=seed), dataset={**DATASET, "fingerprint": f"fresh{seed}"})[0]
+             for seed in (0, 1, 2)}  # each seed alone in its own store
+    Counting.calls.clear()
+    for seed in (0, 1, 2):
+        features, _, _, record = extract(split=parts(seed=seed))
+        assert record["text"]["cached"] is (seed > 0)
+        for name in features:
+            np.testing.assert_array_equal(features[name]["text"], fresh[seed][name]["text"])
+    assert encoded_items() == 60  # one encoder call per sample across the three seeds
+
+
+@pytest.mark.parametrize(("change", "encoded"), [
+    ("dataset params", 60), ("dataset fingerprint", 60), ("encoder params", 60), ("encoder version", 60),
+    ("modality", 60), ("split seed", 0), ("split seed, fitted encoder", 60)])
+def test_any_changed_key_part_is_a_miss_and_a_new_split_is_not(change, encoded):
+    extract(encoder=config("fitted_counting") if "fitted" in change else None)
     Counting.calls.clear()
     if change == "dataset params":
         extract(dataset={**DATASET, "params": {"n": 61}})
@@ -145,14 +164,14 @@ def test_any_changed_key_part_is_a_miss(change):
         extract(encoder=config(scale=2.0))
     elif change == "encoder version":
         extract(encoder=PluginConfig(kind="encoder", name="counting", version="2", params={}, label="c"))
-    elif change == "split seed":
-        extract(split=parts(seed=1))
+    elif change.startswith("split seed"):
+        extract(split=parts(seed=1), encoder=config("fitted_counting") if "fitted" in change else None)
     else:
         extract(split=parts(data=table(modality="caption")), modality="caption")
-    assert encodes() == 3
+    assert encoded_items() == encoded
 
 
-def test_a_fitted_encoder_misses_when_only_the_train_split_changes():
+def test_a_fitted_encoder_refits_per_train_split_and_a_plain_one_encodes_nothing_new():
     data = table()
     rows = np.arange(len(data))
     same_eval = {"val": data.subset(rows[40:50]), "test": data.subset(rows[50:])}
@@ -164,13 +183,14 @@ def test_a_fitted_encoder_misses_when_only_the_train_split_changes():
     Counting.calls.clear()
     extract(second, fitted)
     assert encodes() == 3  # val and test too: their vectors depend on the train split
+    assert [c for c in Counting.calls if c[0] == "fit"] == [("fit", "text", 35)]  # fitted on the new train split
 
     extract(first, config())
     Counting.calls.clear()
     _, _, _, record = extract(second, config())
-    assert encodes() == 1  # a plain encoder re-encodes only the new train split
+    assert Counting.calls == []  # every id is in the store already
     assert {n: s["cached"] for n, s in record["text"]["splits"].items()} == {
-        "train": False, "val": True, "test": True}
+        "train": True, "val": True, "test": True}
 
 
 def test_key_covers_every_part():
@@ -180,6 +200,11 @@ def test_key_covers_every_part():
             entry_key(**{**base, "dataset": {**DATASET, "fingerprint": "x"}}), entry_key(**base, train_ids=["a"])}
     assert len(keys) == 6
     assert entry_key(**base) == entry_key(**base)
+    store = {"dataset": DATASET, "modality": "text", "encoder": {"name": "e", "fingerprint": "1"}}
+    stores = {store_key(**store), store_key(**{**store, "modality": "image"}),
+              store_key(**{**store, "encoder": {"name": "e", "fingerprint": "2"}}),
+              store_key(**{**store, "dataset": {**DATASET, "fingerprint": "x"}})}
+    assert len(stores) == 4 and not stores & keys
 
 
 def _corrupt(folder: Path, how: str) -> None:
@@ -199,14 +224,15 @@ def _corrupt(folder: Path, how: str) -> None:
 
 
 @pytest.mark.parametrize("how", ["truncate", "flip bytes", "bad header", "delete manifest"])
-def test_a_corrupt_entry_is_reported_and_recomputed(_private_embedding_cache, how):
-    features, _, _, record = extract()
+def test_a_corrupt_split_entry_is_reported_and_recomputed(_private_embedding_cache, how):
+    fitted = config("fitted_counting")
+    features, _, _, record = extract(encoder=fitted)
     key = record["text"]["splits"]["test"]["key"]
     _corrupt(_private_embedding_cache / "embeddings" / key, how)
 
     Counting.calls.clear()
     with pytest.warns(CacheWarning, match=f"{key}.*corrupt"):
-        again, _, extract_s, record = extract()
+        again, _, extract_s, record = extract(encoder=fitted)
     assert encodes() == 1 and extract_s > 0  # only the test split is recomputed
     assert record["text"]["splits"]["test"]["cached"] is False and record["text"]["cached"] is False
     for name in features:
@@ -215,7 +241,7 @@ def test_a_corrupt_entry_is_reported_and_recomputed(_private_embedding_cache, ho
     Counting.calls.clear()
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        extract()  # the rewritten entry is valid again
+        extract(encoder=fitted)  # the rewritten entry is valid again
     assert Counting.calls == []
 
 
@@ -233,15 +259,23 @@ def test_token_sequences_round_trip():
 def test_arrays_are_npy_without_pickles_and_the_manifest_describes_them(_private_embedding_cache):
     extract(encoder=config("with_tokens"))
     folder = next((_private_embedding_cache / "embeddings").iterdir())
-    assert sorted(p.name for p in folder.iterdir()) == ["manifest.json", "token_mask.npy", "token_values.npy",
-                                                        "vectors.npy"]
     manifest = json.loads((folder / "manifest.json").read_text())
-    assert manifest["format_version"] == 1 and manifest["key"] == folder.name
+    assert manifest["format_version"] == 2 and manifest["key"] == folder.name and manifest["layout"] == "samples"
     assert manifest["encoder"] == {"name": "with_tokens", "version": "1", "fingerprint": WithTokens().fingerprint()}
-    assert manifest["dtype"] == "float32" and manifest["shape"][1] == 3 and len(manifest["sha256"]) == 64
-    assert manifest["extract_s_per_sample"] > 0 and manifest["created"]
-    for name in ("vectors", "token_values", "token_mask"):
-        np.load(folder / f"{name}.npy", allow_pickle=False)
+    assert manifest["dtype"] == "float32" and manifest["shape"] == [60, 3] and manifest["created"]
+    (chunk,) = manifest["chunks"]  # one run, one chunk
+    assert chunk["n"] == 60 and chunk["extract_s_per_sample"] > 0
+    assert sorted(p.name for p in folder.iterdir()) == sorted(
+        ["manifest.json"] + [f"{chunk['name']}.{a}.npy" for a in ("ids", "vectors", "token_values", "token_mask")])
+    for name, info in chunk["files"].items():
+        array = np.load(folder / f"{chunk['name']}.{name}.npy", allow_pickle=False)
+        assert list(array.shape) == info["shape"] and len(info["sha256"]) == 64
+    assert set(np.load(folder / f"{chunk['name']}.ids.npy")) == {f"s{i}" for i in range(60)}
+
+    extract(encoder=config("fitted_counting"))  # a fitted encoder: one entry per split, as before
+    splits = [f for f in (_private_embedding_cache / "embeddings").iterdir() if f != folder]
+    assert len(splits) == 3 and all(sorted(p.name for p in f.iterdir()) == ["manifest.json", "vectors.npy"]
+                                    for f in splits)
 
 
 def test_location_is_mmbench_cache_and_nothing_is_written_elsewhere(tmp_path, monkeypatch):
@@ -252,7 +286,7 @@ def test_location_is_mmbench_cache_and_nothing_is_written_elsewhere(tmp_path, mo
     monkeypatch.setenv("XDG_CACHE_HOME", str(xdg))
     monkeypatch.setenv("MMBENCH_CACHE", str(chosen))
     extract()
-    assert len(entry_files(chosen)) == 6  # vectors + manifest for 3 splits
+    assert len(entry_files(chosen)) == 3  # the store's manifest, its chunk's ids and vectors
     assert list(home.rglob("*")) == [] and list(xdg.rglob("*")) == []
     package = Path(__import__("mmbench").__file__).parent
     assert not any(p.name in ("embeddings", "locks") for p in package.iterdir())
@@ -291,31 +325,32 @@ def test_concurrent_writers_leave_one_valid_entry(tmp_path):
 def test_cli_cache_ls_du_rm(_private_embedding_cache, run_cli):
     empty = run_cli("cache", "ls")
     assert empty.code == 0 and "0 entries" in empty.out
-    _, _, _, record = extract()
-    extract(encoder=config("with_tokens"))
+    _, _, _, record = extract(encoder=config("fitted_counting"))  # one entry per split
+    _, _, _, store = extract(encoder=config("with_tokens"))  # one store
     keys = {name: s["key"] for name, s in record["text"]["splits"].items()}
+    store_key = store["text"]["splits"]["train"]["key"]
 
     listed = run_cli("cache", "ls")
-    assert listed.code == 0 and "6 entries" in listed.out and str(_private_embedding_cache) in listed.out
-    for key in keys.values():
+    assert listed.code == 0 and "4 entries" in listed.out and str(_private_embedding_cache) in listed.out
+    for key in [*keys.values(), store_key]:
         assert key in listed.out
-    assert "counting" in listed.out and "with_tokens" in listed.out and "text" in listed.out
+    assert "fitted_counting" in listed.out and "with_tokens" in listed.out and "text" in listed.out
     n_test = len(parts()["test"])
-    assert f"{n_test}x3" in listed.out
+    assert f"{n_test}x3" in listed.out and "60x3" in listed.out  # a split; the store's every sample
 
     size = run_cli("cache", "du")
-    assert size.code == 0 and "in 6 entries" in size.out and "KiB" in size.out
+    assert size.code == 0 and "in 4 entries" in size.out and "KiB" in size.out
 
     removed = run_cli("cache", "rm", keys["test"], keys["val"][:10])
     assert removed.code == 0 and "removed 2 entries" in removed.out
     remaining = {e.key for e in EmbeddingCache().entries()}
-    assert len(remaining) == 4 and keys["train"] in remaining and keys["test"] not in remaining
+    assert remaining == {keys["train"], store_key}
 
     unknown = run_cli("cache", "rm", "nosuchkey")
     assert unknown.code == 2 and "nosuchkey" in unknown.err
 
     kept = run_cli("cache", "rm", "--older-than", "1")
-    assert kept.code == 0 and "removed 0 entries" in kept.out and len(EmbeddingCache().entries()) == 4
+    assert kept.code == 0 and "removed 0 entries" in kept.out and len(EmbeddingCache().entries()) == 2
     old = EmbeddingCache().path(keys["train"]) / "manifest.json"
     manifest = json.loads(old.read_text())
     old.write_text(json.dumps({**manifest, "created": "2020-01-01T00:00:00+00:00"}))
@@ -323,7 +358,7 @@ def test_cli_cache_ls_du_rm(_private_embedding_cache, run_cli):
     assert "removed 1 entries" in aged.out and keys["train"] not in {e.key for e in EmbeddingCache().entries()}
 
     everything = run_cli("cache", "rm")
-    assert everything.code == 0 and "removed 3 entries" in everything.out
+    assert everything.code == 0 and "removed 1 entries" in everything.out
     assert EmbeddingCache().entries() == []
 
 

@@ -37,7 +37,9 @@ missing_rate = [0.0, 0.3]
 name = "linear_probe"
 train = { epochs = 2 }
 """
-N_ENTRIES = 2 * 3 * 3  # split seeds x modalities x (train, val, test)
+#: the colour histograms' sample store, and the fitted text and tabular encoders' entries
+#: per split seed x (train, val, test)
+N_ENTRIES = 1 + 2 * 2 * 3
 
 
 def _results(folder: Path) -> list[dict]:
@@ -58,9 +60,9 @@ def test_extract_then_run_reads_every_embedding_from_the_cache(write_suite, run_
     suite = write_suite(RAW_SUITE)
     extracted = run_cli("extract", suite)
     assert extracted.code == 0, extracted.err
-    # encoder, modality, split seeds, items (2 x 60), computed, cached
+    # encoder, modality, extractions, items (2 x 60 for split seeds of fitted encoders), computed, cached
     assert [row[1:7] for row in _table_rows(extracted.out)] == [
-        ["color_histogram", "image", "2", "120", "120", "0"],
+        ["color_histogram", "image", "1", "60", "60", "0"],  # one pass for both seeds
         ["tabular", "tabular", "2", "120", "120", "0"],
         ["tfidf_svd(n_components=8)", "text", "2", "120", "120", "0"]]
     assert len(_cache_state()) == N_ENTRIES
@@ -82,11 +84,11 @@ def test_a_second_extract_is_all_cached_and_rewrites_nothing(write_suite, tmp_pa
     registry = load_registry()
     suite = load_suite(write_suite(RAW_SUITE), registry)
     first = extract_suite(suite, registry)
-    assert len(first.plan.work) == 2 and not first.failures  # one item per split seed
+    assert len(first.plan.work) == 1 + 2 * 2 and not first.failures  # the store; fitted ones per split seed
     before = _cache_state()
     second = extract_suite(suite, registry)
     assert not second.failures
-    assert [r.computed for r in second.rows] == [0] * 6
+    assert [r.computed for r in second.rows] == [0] * 5
     assert [r.s_per_sample for r in second.rows] == pytest.approx([r.s_per_sample for r in first.rows])  # stored
     assert _cache_state() == before
 
@@ -97,7 +99,7 @@ def test_a_fixed_split_seed_extracts_once_for_every_seed(write_suite):
     registry = load_registry()
     suite = load_suite(write_suite(RAW_SUITE + "[split]\nseed = 7\n"), registry)
     assert len(suite.runs()) == 4
-    assert len(plan(suite, registry).work) == 1
+    assert len(plan(suite, registry).work) == 3  # one per modality
 
 
 def test_runs_of_raw_input_fusions_are_skipped_and_said_so(write_suite, run_cli, use_plugins):
@@ -123,21 +125,25 @@ def test_runs_of_raw_input_fusions_are_skipped_and_said_so(write_suite, run_cli,
 
 
 def test_a_failing_extraction_is_a_user_error_after_the_others(write_suite, run_cli, use_plugins):
-    use_plugins("mmbench,faulty_fusions,raw_text_dataset")
+    use_plugins("mmbench,faulty_fusions,raw_text_dataset,cluster_faults")
     suite = write_suite("""
         [suite]
-        name = "no_encoder"
+        name = "one_fails"
         [[datasets]]
         name = "words_and_vectors"
         [[encoders]]
-        image = "color_histogram"
+        text = "fails_to_encode"
+        [[encoders]]
+        text = "text_length"
         [[fusions]]
         name = "prior"
         """)
     result = run_cli("extract", suite)
     assert result.code == 2
-    assert "1 extraction(s) failed" in result.err
-    assert "modality 'text'" in result.err and "add an [[encoders]] entry" in result.err
+    assert "1 extraction(s) failed (the others are cached)" in result.err
+    assert "RuntimeError: this encoder cannot encode anything" in result.err
+    # text_length's vectors are extracted after the failure
+    assert {e.manifest["encoder"]["name"] for e in EmbeddingCache().entries()} == {"text_length"}
     result = run_cli("extract", suite, "--device", "tpu")
     assert result.code == 2 and "--device 'tpu'" in result.err
 
