@@ -384,45 +384,57 @@ class EmbeddingCache:
 
     def _gather(self, folder: Path, manifest: dict[str, Any], ids: np.ndarray,
                 corrupt: list[tuple[str, str]]) -> StoreRows:
-        where: dict[str, tuple[int, int]] = {}
-        chunks = []
+        chunks, held = [], []
         for chunk in manifest["chunks"]:
             try:
-                chunk_ids = _load_chunk_array(folder, chunk, "ids")
+                held.append(_load_chunk_array(folder, chunk, "ids"))
+                chunks.append(chunk)
             except CorruptEntry as exc:
                 corrupt.append((str(chunk.get("name")), str(exc)))
-                continue
-            for row, sample in enumerate(chunk_ids.tolist()):
-                where.setdefault(sample, (len(chunks), row))
-            chunks.append(chunk)
-        place = [where.get(sample, (-1, -1)) for sample in ids]
-        chunk_of = np.fromiter((c for c, _ in place), dtype=np.int64, count=len(ids))
-        row_of = np.fromiter((r for _, r in place), dtype=np.int64, count=len(ids))
-        pieces, positions, costs = [], [], []
-        for c, chunk in enumerate(chunks):
-            mine = np.flatnonzero(chunk_of == c)
-            if not len(mine):
-                continue
+        starts = np.cumsum([0] + [len(h) for h in held])
+        where = _positions(np.concatenate(held) if held else np.array([], dtype=str), ids)
+        chunk_of = np.searchsorted(starts, where, side="right") - 1
+        row_of = where - starts[np.maximum(chunk_of, 0)]
+        found = where >= 0
+        loaded = {}  # chunk number -> its arrays, memory-mapped
+        for c in np.unique(chunk_of[found]):
             try:
-                loaded = {name: _load_chunk_array(folder, chunk, name, mmap=True)[row_of[mine]]
-                          for name in chunk["files"] if name != "ids"}
-                tokens = (TokenSequence(loaded["token_values"], loaded["token_mask"])
-                          if "token_values" in loaded else None)
-                pieces.append(Encoded(loaded["vectors"], tokens))
-            except (CorruptEntry, KeyError, ValueError) as exc:
-                corrupt.append((str(chunk["name"]), str(exc)))
-                chunk_of[mine] = -1
-                continue
-            positions.append(mine)
-            costs.append(np.full(len(mine), float(chunk.get("extract_s_per_sample") or 0.0)))
-        if not positions:
-            return StoreRows(np.zeros(len(ids), dtype=bool), None, np.zeros(0))
-        order = np.argsort(np.concatenate(positions), kind="stable")  # back to the order asked
-        try:
-            encoded = concat_encoded(pieces, order)
-        except ValueError as exc:
-            raise CorruptEntry(f"chunks do not fit together: {exc}") from None
-        return StoreRows(chunk_of >= 0, encoded, np.concatenate(costs)[order])
+                loaded[c] = {name: _load_chunk_array(folder, chunks[c], name, mmap=True)
+                             for name in chunks[c]["files"] if name != "ids"}
+                if "vectors" not in loaded[c] or ("token_values" in loaded[c]) != ("token_mask" in loaded[c]):
+                    raise CorruptEntry("its arrays do not fit together")
+            except CorruptEntry as exc:
+                corrupt.append((str(chunks[c]["name"]), str(exc)))
+                loaded.pop(c, None)
+                found &= chunk_of != c
+        if not found.any():
+            return StoreRows(found, None, np.zeros(0))
+        dims = {a["vectors"].shape[1] for a in loaded.values()}
+        with_tokens = {"token_values" in a for a in loaded.values()}
+        if len(dims) > 1 or len(with_tokens) > 1:
+            raise CorruptEntry("its chunks do not fit together (different widths, or tokens in some only)")
+        dest = np.cumsum(found) - 1  # the output row of each found id
+        vectors = np.empty((int(found.sum()), dims.pop()), dtype=np.float32)
+        costs = np.empty(len(vectors))
+        token_values = token_mask = None
+        if with_tokens.pop():
+            longest = max(a["token_values"].shape[1] for a in loaded.values())
+            width = {a["token_values"].shape[2] for a in loaded.values()}
+            if len(width) > 1:
+                raise CorruptEntry("its chunks' token vectors differ in width")
+            token_values = np.zeros((len(vectors), longest, width.pop()), dtype=np.float32)
+            token_mask = np.zeros((len(vectors), longest), dtype=bool)
+        for c, arrays in loaded.items():
+            mine = np.flatnonzero(found & (chunk_of == c))  # written in order: the fast way round
+            rows, out = row_of[mine], dest[mine]
+            vectors[out] = arrays["vectors"][rows]
+            costs[out] = float(chunks[c].get("extract_s_per_sample") or 0.0)
+            if token_values is not None:
+                length = arrays["token_values"].shape[1]
+                token_values[out, :length] = arrays["token_values"][rows]
+                token_mask[out, :length] = arrays["token_mask"][rows]
+        tokens = TokenSequence(token_values, token_mask) if token_values is not None else None
+        return StoreRows(found, Encoded(vectors, tokens), costs)
 
     def _drop_chunks(self, key: str, names: set[str]) -> None:
         """Take corrupt chunks out of the manifest and delete their files."""
@@ -470,6 +482,17 @@ class EmbeddingCache:
 
 def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def _positions(held: np.ndarray, ids: np.ndarray) -> np.ndarray:
+    """Where each of ``ids`` is in ``held`` (its first copy), -1 where it is not: a sort and
+    a binary search, no Python loop over the store's ids."""
+    if not len(held):
+        return np.full(len(ids), -1, dtype=np.int64)
+    order = np.argsort(held, kind="stable")  # equal ids keep their order: the first copy first
+    at = np.minimum(np.searchsorted(held, ids, sorter=order), len(held) - 1)
+    where = order[at]
+    return np.where(held[where] == ids, where, -1)
 
 
 def _load_chunk_array(folder: Path, chunk: dict[str, Any], name: str, mmap: bool = False) -> np.ndarray:
