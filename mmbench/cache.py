@@ -212,12 +212,7 @@ class EmbeddingCache:
 
     def _read(self, key: str) -> Hit:
         folder = self.path(key)
-        try:
-            manifest = json.loads((folder / MANIFEST).read_text())
-        except FileNotFoundError:
-            raise CorruptEntry("manifest missing") from None
-        except (OSError, ValueError) as exc:
-            raise CorruptEntry(f"manifest unreadable: {exc}") from None
+        manifest = _read_manifest(folder)
         if not isinstance(manifest, dict) or manifest.get("format_version") != FORMAT_VERSION \
                 or manifest.get("key") != key or "vectors" not in manifest.get("arrays", {}):
             raise CorruptEntry("manifest does not describe this entry")
@@ -262,12 +257,10 @@ class EmbeddingCache:
                 # no manifest while the arrays change: a crash in between leaves a detectable entry
                 (folder / MANIFEST).unlink(missing_ok=True)
                 for name, array in arrays.items():
-                    buffer = io.BytesIO()
-                    np.save(buffer, np.ascontiguousarray(array), allow_pickle=False)
-                    write_bytes_atomic(folder / f"{name}.npy", buffer.getvalue())
+                    _save_npy(folder / f"{name}.npy", array)
                 for stale in {p.name for p in folder.glob("*.npy")} - {f"{n}.npy" for n in arrays}:
                     (folder / stale).unlink(missing_ok=True)
-                write_text_atomic(folder / MANIFEST, json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+                _write_manifest(folder, manifest)
         except OSError as exc:
             warnings.warn(f"could not write embedding cache entry {key} in {self.entries_dir}: {exc}",
                           CacheWarning, stacklevel=2)
@@ -352,9 +345,7 @@ class EmbeddingCache:
                 name = f"chunk-{len(manifest['chunks']) + 1:06d}-{uuid.uuid4().hex[:8]}"
                 files = {}
                 for array_name, array in arrays.items():
-                    buffer = io.BytesIO()
-                    np.save(buffer, np.ascontiguousarray(array), allow_pickle=False)
-                    path = write_bytes_atomic(folder / f"{name}.{array_name}.npy", buffer.getvalue())
+                    path = _save_npy(folder / f"{name}.{array_name}.npy", array)
                     files[array_name] = {"shape": list(array.shape), "dtype": str(array.dtype),
                                          "sha256": sha256_file(path)}
                 manifest["chunks"].append({"name": name, "n": len(new), "created": _now(),
@@ -362,7 +353,7 @@ class EmbeddingCache:
                 n = sum(chunk["n"] for chunk in manifest["chunks"])
                 manifest.update(updated=_now(), shape=[n, int(encoded.vectors.shape[1])],
                                 dtype=str(encoded.vectors.dtype))
-                write_text_atomic(folder / MANIFEST, json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+                _write_manifest(folder, manifest)
         except OSError as exc:
             warnings.warn(f"could not append to embedding store {key} in {self.entries_dir}: {exc}",
                           CacheWarning, stacklevel=2)
@@ -370,12 +361,7 @@ class EmbeddingCache:
         return True
 
     def _store_manifest(self, key: str) -> dict[str, Any]:
-        try:
-            manifest = json.loads((self.path(key) / MANIFEST).read_text())
-        except FileNotFoundError:
-            raise CorruptEntry("manifest missing") from None
-        except (OSError, ValueError) as exc:
-            raise CorruptEntry(f"manifest unreadable: {exc}") from None
+        manifest = _read_manifest(self.path(key))
         if not isinstance(manifest, dict) or manifest.get("format_version") != FORMAT_VERSION \
                 or manifest.get("key") != key or manifest.get("layout") != "samples" \
                 or not isinstance(manifest.get("chunks"), list):
@@ -443,7 +429,7 @@ class EmbeddingCache:
             with self._lock(key, exclusive=True):
                 manifest = self._store_manifest(key)
                 manifest["chunks"] = [c for c in manifest["chunks"] if c.get("name") not in names]
-                write_text_atomic(folder / MANIFEST, json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+                _write_manifest(folder, manifest)
                 _remove_debris(folder, manifest)
         except (OSError, CorruptEntry):
             pass  # a read-only cache keeps them; the rows are recomputed in memory
@@ -482,6 +468,26 @@ class EmbeddingCache:
 
 def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def _read_manifest(folder: Path) -> Any:
+    try:
+        return json.loads((folder / MANIFEST).read_text())
+    except FileNotFoundError:
+        raise CorruptEntry("manifest missing") from None
+    except (OSError, ValueError) as exc:
+        raise CorruptEntry(f"manifest unreadable: {exc}") from None
+
+
+def _write_manifest(folder: Path, manifest: dict[str, Any]) -> None:
+    """Replaced atomically, last: what it lists is complete on disk."""
+    write_text_atomic(folder / MANIFEST, json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+
+
+def _save_npy(path: Path, array: np.ndarray) -> Path:
+    buffer = io.BytesIO()
+    np.save(buffer, np.ascontiguousarray(array), allow_pickle=False)
+    return write_bytes_atomic(path, buffer.getvalue())
 
 
 def _positions(held: np.ndarray, ids: np.ndarray) -> np.ndarray:

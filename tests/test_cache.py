@@ -310,7 +310,7 @@ def test_concurrent_writers_leave_one_valid_entry(tmp_path):
     for writer in writers:
         writer.start()
     for writer in writers:
-        writer.join(60)
+        writer.join(300)
         assert writer.exitcode == 0
     cache = EmbeddingCache(tmp_path)
     with warnings.catch_warnings():

@@ -240,3 +240,17 @@ tabular = "tabular"
     result = run_cli("export", suite, "--out", tmp_path / "e.xlsx")
     assert result.code == 2 and ".csv, .parquet" in result.err
     assert not out.exists() and EmbeddingCache().entries() == []  # nothing extracted for a bad choice
+
+
+def test_a_dry_run_says_how_many_items_each_encoder_will_encode(write_suite, run_cli):
+    suite = write_suite(RAW_SUITE)
+    before = run_cli("run", suite, "--dry-run")
+    assert before.code == 0, before.err
+    # both seeds: one pass of the colour histograms, the fitted encoders once per split seed
+    assert "| color_histogram: 60 image items to encode, 0 cached" in before.out
+    assert "| tfidf_svd(n_components=8): 120 text items to encode, 0 cached" in before.out
+    assert "| tabular: 120 tabular items to encode, 0 cached" in before.out
+    assert run_cli("extract", suite).code == 0
+    after = run_cli("run", suite, "--dry-run")
+    assert "| color_histogram: 0 image items to encode, 60 cached" in after.out
+    assert "| tfidf_svd(n_components=8): 0 text items to encode, 120 cached" in after.out

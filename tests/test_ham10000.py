@@ -288,7 +288,7 @@ def test_an_image_fusion_needs_only_an_image_encoder_and_the_text_is_not_encoded
     shutil.copytree(copies["csv"], tmp_path / "ham10000")
     monkeypatch.setenv("MMBENCH_DATA", str(tmp_path))
     monkeypatch.chdir(tmp_path)
-    (tmp_path / "s.toml").write_text(IMAGE_ONLY)
+    Path("s.toml").write_text(IMAGE_ONLY)
     assert run_cli("validate", "s.toml").code == 0
     result = run_cli("run", "s.toml")
     assert result.code == 0, result.err + result.out

@@ -92,7 +92,7 @@ def test_a_writer_killed_during_an_append_leaves_the_previous_state_readable(tmp
     assert cache.append(KEY, ids(0, 50), fresh(ids(0, 50)), 0.5, META)
     writer = multiprocessing.get_context("spawn").Process(target=_append_then_die, args=(str(tmp_path), at))
     writer.start()
-    writer.join(60)
+    writer.join(300)
     assert writer.exitcode == -9
     debris = len(list(cache.path(KEY).iterdir()))
     assert debris > 3  # the killed append's files are there
@@ -122,7 +122,7 @@ def test_two_processes_appending_different_ids_end_with_the_union(tmp_path):
     for writer in writers:
         writer.start()
     for writer in writers:
-        writer.join(120)
+        writer.join(300)
         assert writer.exitcode == 0
     rows = strict_gather(EmbeddingCache(tmp_path), ids(0, 800))
     assert rows.found.all()
