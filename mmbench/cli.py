@@ -661,7 +661,7 @@ def _size(n: int) -> str:
 def cmd_cache_ls(args: argparse.Namespace) -> int:
     from rich.table import Table
 
-    from mmbench.cache import EmbeddingCache
+    from mmbench.cache import FORMAT_VERSION, EmbeddingCache
 
     cache = EmbeddingCache()
     entries = cache.entries()
@@ -675,6 +675,8 @@ def cmd_cache_ls(args: argparse.Namespace) -> int:
                               entry.created.isoformat(timespec="seconds"))
                 continue
             encoder = m.get("encoder") or {}
+            if m.get("format_version") != FORMAT_VERSION:  # never read: `mmbench cache rm KEY` frees it
+                encoder = {"name": f"[yellow]old format {m.get('format_version')}, unused[/yellow]"}
             table.add_row(entry.key, f"{encoder.get('name', '?')} {encoder.get('version', '')}".strip(),
                           str(m.get("modality", "?")), "x".join(str(d) for d in m.get("shape", [])),
                           _size(entry.size_bytes), entry.created.isoformat(timespec="seconds"))

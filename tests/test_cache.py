@@ -357,6 +357,10 @@ def test_cli_cache_ls_du_rm(_private_embedding_cache, run_cli):
     aged = run_cli("cache", "rm", "--older-than", "1")
     assert "removed 1 entries" in aged.out and keys["train"] not in {e.key for e in EmbeddingCache().entries()}
 
+    store_manifest = EmbeddingCache().path(store_key) / "manifest.json"
+    store_manifest.write_text(json.dumps({**json.loads(store_manifest.read_text()), "format_version": 1}))
+    assert "old format 1, unused" in run_cli("cache", "ls").out  # from before the stores: never read
+
     everything = run_cli("cache", "rm")
     assert everything.code == 0 and "removed 1 entries" in everything.out
     assert EmbeddingCache().entries() == []
