@@ -143,9 +143,11 @@ class Entry:
 
     @property
     def created(self) -> datetime:
+        """When the entry was written; for a sample store, its last append (what
+        ``mmbench cache rm --older-than`` ages it by: a store a run added to is in use)."""
         if self.manifest is not None:
             try:
-                return datetime.fromisoformat(self.manifest["created"])
+                return datetime.fromisoformat(self.manifest.get("updated") or self.manifest["created"])
             except (KeyError, TypeError, ValueError):
                 pass
         return datetime.fromtimestamp(self.path.stat().st_mtime, UTC)

@@ -341,7 +341,7 @@ def _cache_parser(sub) -> None:
     du.set_defaults(handler=cmd_cache_du)
     rm = commands.add_parser("rm", help="remove entries: all (no arguments), by KEY, or --older-than DAYS")
     rm.add_argument("keys", nargs="*", metavar="KEY", help="entry keys (a unique prefix is enough)")
-    rm.add_argument("--older-than", type=float, metavar="DAYS", help="only entries created more than DAYS ago")
+    rm.add_argument("--older-than", type=float, metavar="DAYS", help="only entries created (a sample store: last added to) more than DAYS ago")
     rm.set_defaults(handler=cmd_cache_rm)
 
 

@@ -358,6 +358,9 @@ def test_cli_cache_ls_du_rm(_private_embedding_cache, run_cli):
     assert "removed 1 entries" in aged.out and keys["train"] not in {e.key for e in EmbeddingCache().entries()}
 
     store_manifest = EmbeddingCache().path(store_key) / "manifest.json"
+    created_long_ago = {**json.loads(store_manifest.read_text()), "created": "2020-01-01T00:00:00+00:00"}
+    store_manifest.write_text(json.dumps(created_long_ago))  # but appended to today: in use
+    assert "removed 0 entries" in run_cli("cache", "rm", "--older-than", "1").out
     store_manifest.write_text(json.dumps({**json.loads(store_manifest.read_text()), "format_version": 1}))
     assert "old format 1, unused" in run_cli("cache", "ls").out  # from before the stores: never read
 
