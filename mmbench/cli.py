@@ -82,7 +82,10 @@ def build_parser() -> argparse.ArgumentParser:
     validate.set_defaults(handler=cmd_validate)
 
     plugins = sub.add_parser("plugins", help="list installed plugins, their status and parameters")
-    plugins.add_argument("name", nargs="?", help="show one plugin's details and parameters")
+    plugins.add_argument("name", nargs="*", help="show one plugin's details and parameters (with --check: "
+                         "the plugins to check)")
+    plugins.add_argument("--check", action="store_true", help="run the conformance kit (mmbench.testing) on the "
+                         "named plugins, default all; exit 1 naming each failure")
     plugins.add_argument("--json", action="store_true", help="machine-readable output")
     plugins.set_defaults(handler=cmd_plugins)
 
@@ -127,6 +130,12 @@ def build_parser() -> argparse.ArgumentParser:
                         help="write nothing: exit 1 if README's section differs from the one the committed "
                         "leaderboard JSON (<output>/SUITE.json) gives (for CI)")
     board.set_defaults(handler=cmd_leaderboard)
+    new = sub.add_parser("new", help="write a pip-installable plugin package mmbench-NAME/ to start from "
+                         "(pyproject, the plugin class, a test with the conformance kit, a suite)")
+    new.add_argument("kind", choices=("dataset", "encoder", "alignment", "fusion", "reporter"))
+    new.add_argument("plugin_name", metavar="NAME", help="the plugin's name in suites (lower case, digits, _)")
+    new.add_argument("--dir", type=Path, default=Path("."), help="folder to create mmbench-NAME/ in (default: .)")
+    new.set_defaults(handler=cmd_new)
     _cache_parser(sub)
     _datasets_parser(sub)
     _compare_parser(sub)
@@ -628,6 +637,11 @@ def cmd_plugins(args: argparse.Namespace) -> int:
     from mmbench.registry import load_registry
 
     registry = load_registry()
+    if args.check:
+        return _check_plugins(registry, args.name, args.json)
+    if len(args.name) > 1:
+        raise UserError("give one plugin name (several only with --check)")
+    args.name = args.name[0] if args.name else None
     entries = [info.describe() for info in registry.all()]
     entries += [conflict.describe() | {"status": "conflict"} for infos in registry.conflicts.values()
                 for conflict in infos]
@@ -648,6 +662,49 @@ def cmd_plugins(args: argparse.Namespace) -> int:
     else:
         show.plugins(_console(), entries, broken)
     return EXIT_OK
+
+
+def cmd_new(args: argparse.Namespace) -> int:
+    from mmbench.scaffold import new_package
+
+    root = new_package(args.kind, args.plugin_name, args.dir)
+    _console().print(f"wrote {root}/ (the {args.kind} {args.plugin_name!r}); next:\n"
+                     f'  pip install -e "{root}[test]"\n  python -m pytest {root}\n  mmbench run {root}/suite.toml')
+    return EXIT_OK
+
+
+def _check_plugins(registry, names: list[str], as_json: bool) -> int:
+    """``mmbench plugins --check``: the conformance kit on each named (default: every) plugin;
+    a plugin broken at registration is a failure too."""
+    import json
+
+    from mmbench import console as show
+    from mmbench.errors import UserError, did_you_mean
+    from mmbench.testing import CheckResult, run_checks
+
+    infos = [i for i in registry.all() if not names or i.name in names]
+    broken = [b for b in registry.broken if not names or b.name in names or (b.kind is None and not infos)]
+    unknown = [n for n in names if n not in {i.name for i in infos} | {b.name for b in broken}]
+    if unknown:
+        raise UserError(f"no plugin named {unknown[0]!r}; " + did_you_mean(unknown[0], [i.name for i in registry.all()])
+                        + registry.broken_hint())
+    results = [CheckResult(f"{b.kind} {b.name!r}" if b.kind else f"package {b.source.distribution}", "loads",
+                           "failed", b.reason) for b in broken]
+    out = _console()
+    for info in infos:
+        found = run_checks(info.cls)
+        results += found
+        if not as_json:
+            show.check_results(out, found)
+    failed = [r for r in results if r.status == "failed"]
+    if as_json:
+        print(json.dumps([r.__dict__ for r in results], indent=2))
+    else:
+        for result in results[: len(broken)]:
+            show.check_results(out, [result])
+        out.print(f"{len(infos)} plugin(s) checked: {sum(r.status == 'passed' for r in results)} checks passed, "
+                  f"{len(failed)} failed, {sum(r.status == 'skipped' for r in results)} skipped")
+    return EXIT_RUNS_FAILED if failed else EXIT_OK
 
 
 def _size(n: int) -> str:

@@ -91,6 +91,19 @@ def plugins(out: Console, entries: list[dict], broken: list[dict]) -> None:
         out.print(f"[yellow]{len(broken)} plugin(s) failed to load and were skipped; the others work.[/yellow]")
 
 
+def check_results(out: Console, results: list) -> None:
+    """One plugin's conformance checks: a line for the plugin, then each failure and skip."""
+    failed = [r for r in results if r.status == "failed"]
+    skipped = [r for r in results if r.status == "skipped"]
+    mark = "[red]FAIL[/red]" if failed else "[green]ok[/green]"
+    out.print(f"{mark} {results[0].plugin}: {len(results) - len(failed) - len(skipped)} passed"
+              + (f", {len(failed)} failed" if failed else "") + (f", {len(skipped)} skipped" if skipped else ""))
+    for r in failed:
+        out.print(f"  [red]failed[/red] {escape(r.check)}: {escape(r.message)}")
+    for r in skipped:
+        out.print(f"  [dim]skipped {escape(r.check)}: {escape(r.message)}[/dim]")
+
+
 def _status(entry: dict) -> str:
     if entry["status"] != "ok":
         return f"[red]{entry['status']}[/red]"

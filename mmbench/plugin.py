@@ -43,6 +43,9 @@ class Plugin:
     modalities: ClassVar[tuple[str, ...]] = ()
     task_kinds: ClassVar[tuple[str, ...]] = TASK_KINDS
     parameters: ClassVar[tuple[Param, ...]] = ()
+    #: Parameters that make a working instance on the conformance kit's generated data
+    #: (``mmbench.testing.check_plugin``): give the required ones, e.g. a modality name.
+    example_params: ClassVar[dict[str, Any]] = {}
 
     def __init__(self, **params: Any):
         # Checked like a suite's entry, whoever builds the plugin (the runner, a test, a

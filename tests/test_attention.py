@@ -13,6 +13,7 @@ from mmbench.errors import UserError
 from mmbench.metrics import quality
 from mmbench.registry import load_registry
 from mmbench.train_config import TrainConfig
+from mmbench.testing import check_probabilities
 from mmbench_fusion.attention import PairDxFusion
 from mmbench_fusion.mlp import EarlyFusion
 from support import make, synthetic_splits, train_config
@@ -56,11 +57,7 @@ def test_it_trains_and_predicts_probabilities_for_every_task(task, n_classes):
     fusion, report = fitted(data)
     assert report.epochs_run == 3 and 1 <= report.best_epoch <= 3 and report.model_mb > 0
     proba = fusion.predict_proba(data["test"])
-    n = len(data["test"])
-    assert proba.shape == ((n,) if task == "binary" else (n, n_classes))
-    assert np.isfinite(proba).all() and (proba >= 0).all() and (proba <= 1).all()
-    if task == "multiclass":
-        assert np.allclose(proba.sum(axis=1), 1.0, atol=1e-5)
+    check_probabilities(proba, data["test"])
 
 
 def test_padded_tokens_do_not_change_any_prediction():

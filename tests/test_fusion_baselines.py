@@ -19,6 +19,7 @@ from mmbench.errors import UserError
 from mmbench.params import resolve_params
 from mmbench.registry import load_registry
 from mmbench.train_config import TrainConfig
+from mmbench.testing import check_probabilities
 from support import plugin, train_config
 from support import synthetic_splits as support_splits
 
@@ -37,17 +38,6 @@ def synthetic_splits(**given) -> dict[str, SplitData]:
 
 def config(**overrides) -> TrainConfig:
     return train_config(**{"epochs": 6, **overrides})
-
-
-def check_probabilities(proba: np.ndarray, data: SplitData) -> None:
-    n = len(data)
-    assert np.all(np.isfinite(proba)) and np.all((proba >= 0) & (proba <= 1))
-    if data.task == "binary":
-        assert proba.shape == (n,)
-    else:
-        assert proba.shape == (n, len(data.classes))
-    if data.task == "multiclass":
-        np.testing.assert_allclose(proba.sum(axis=1), 1.0, rtol=1e-5)
 
 
 # --- registration -------------------------------------------------------------------------

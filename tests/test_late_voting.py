@@ -14,6 +14,7 @@ from mmbench.errors import UserError
 from mmbench.params import resolve_params
 from mmbench.registry import load_registry
 from mmbench.train_config import TrainConfig
+from mmbench.testing import check_probabilities
 from support import plugin, train_config
 from support import synthetic_splits as support_splits
 from mmbench_fusion import late_voting, late_voting_modules
@@ -64,11 +65,7 @@ def test_trains_and_predicts_valid_probabilities(rule, task, n_classes):
     plugin = fusion(rule=rule)
     report = plugin.fit(data["train"], data["val"], config(epochs=4))
     proba = plugin.predict_proba(data["test"])
-    n = len(data["test"])
-    assert proba.shape == ((n,) if task == "binary" else (n, n_classes))
-    assert np.all(np.isfinite(proba)) and np.all((proba >= 0) & (proba <= 1))
-    if task == "multiclass":
-        np.testing.assert_allclose(proba.sum(axis=1), 1.0, rtol=1e-6)
+    check_probabilities(proba, data["test"])
     # per class (or label) weights, one array per modality
     problems, columns = (n_classes, 2) if task == "multilabel" else (1, 2 if task == "binary" else 3)
     assert sorted(plugin.weights) == ["image", "text"]

@@ -15,6 +15,7 @@ from mmbench.data import SplitData
 from mmbench.params import resolve_params
 from mmbench.registry import load_registry
 from mmbench.training import to_tensors
+from mmbench.testing import check_probabilities
 from mmbench_fusion.mlp import EarlyFusion
 from mmbench_fusion.omnifuse import DWFuse, OmniFuse
 from mmbench_fusion.omnifuse_modules import combinations, dwfuse_loss, hide, omega
@@ -84,11 +85,7 @@ def test_valid_probabilities_for_every_task(cls, task):
                   dims=[12, 8], signal=[0.8, 0.4])
     fusion, report = fitted(cls, data, train={"epochs": 3}, hidden=16, embed=8, head_hidden=8)
     proba = fusion.predict_proba(data["test"])
-    n = len(data["test"])
-    assert proba.shape == ((n,) if task == "binary" else (n, 3))
-    assert np.all(np.isfinite(proba)) and proba.min() >= 0.0 and proba.max() <= 1.0
-    if task == "multiclass":
-        np.testing.assert_allclose(proba.sum(axis=1), 1.0, atol=1e-5)
+    check_probabilities(proba, data["test"])
     assert report.epochs_run == 3 and 1 <= report.best_epoch <= 3
 
 

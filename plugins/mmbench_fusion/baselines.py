@@ -42,6 +42,7 @@ class Unimodal(TorchFusion):
 
     name = "unimodal"
     citation = f"{SEED_003} Table 2 (dominant uni-modality); model: {SEED_000}"
+    example_params = {"modality": "text"}
     parameters = (
         Param("modality", str, Param.REQUIRED, "the one modality to use, e.g. \"text\""),
         HIDDEN,
