@@ -100,8 +100,8 @@ def check_results(out: Console, results: list) -> None:
               + (f", {len(failed)} failed" if failed else "") + (f", {len(skipped)} skipped" if skipped else ""))
     for r in failed:
         out.print(f"  [red]failed[/red] {escape(r.check)}: {escape(r.message)}")
-    for r in skipped:
-        out.print(f"  [dim]skipped {escape(r.check)}: {escape(r.message)}[/dim]")
+    for r in skipped:  # the first sentence: why (a missing data root or model), not how to get it
+        out.print(f"  [dim]skipped {escape(r.check)}: {escape(r.message.split('; ')[0][:160])}[/dim]")
 
 
 def _status(entry: dict) -> str:

@@ -204,12 +204,27 @@ def seed_all(seed: int) -> None:
 # --- fusions ----------------------------------------------------------------------------
 
 def _fusion_checks(cls: type[Fusion], params: dict[str, Any]) -> Iterator[tuple[str, Callable[[], None]]]:
+    first: dict[str, np.ndarray] = {}  # task -> predictions of the first fit, compared with a second
+
+    def predicts(task: str, missing: float = 0.0) -> None:
+        proba, test = _fit_predict(cls, params, task, missing)
+        if not missing:
+            first[task] = proba
+        check_probabilities(proba, test)
+
+    def deterministic(task: str) -> None:
+        one = first[task] if task in first else _fit_predict(cls, params, task)[0]
+        two = _fit_predict(cls, params, task)[0]
+        assert one.shape == two.shape and np.allclose(one, two, atol=1e-5), (
+            f"two fits under seed 0 predict differently (largest difference "
+            f"{np.max(np.abs(one - two)) if one.shape == two.shape else 'shape'}); seed every source of "
+            "randomness from config.seed or the global seeds")
+
     for task in cls.task_kinds:
-        yield f"{task}: fits and predicts probabilities", lambda task=task: _fusion_predicts(cls, params, task)
-        yield f"{task}: deterministic under a seed", lambda task=task: _fusion_deterministic(cls, params, task)
+        yield f"{task}: fits and predicts probabilities", lambda task=task: predicts(task)
+        yield f"{task}: deterministic under a seed", lambda task=task: deterministic(task)
         if cls.handles_missing:
-            yield f"{task}: predicts with absent modalities", lambda task=task: _fusion_predicts(
-                cls, params, task, missing=0.4)
+            yield f"{task}: predicts with absent modalities", lambda task=task: predicts(task, missing=0.4)
 
 
 def _fusion_data(cls: type[Fusion], task: str, missing: float = 0.0) -> tuple[dict[str, SplitData], FitContext]:
@@ -236,20 +251,6 @@ def _fit_predict(cls: type[Fusion], params: dict[str, Any], task: str, missing: 
     report = call_fit(fusion, splits["train"], splits["val"], config, ctx)
     assert report is not None and hasattr(report, "epochs_run"), f"fit returned {report!r}, not a FitReport"
     return np.asarray(fusion.predict_proba(splits["test"])), splits["test"]
-
-
-def _fusion_predicts(cls: type[Fusion], params: dict[str, Any], task: str, missing: float = 0.0) -> None:
-    proba, test = _fit_predict(cls, params, task, missing)
-    check_probabilities(proba, test)
-
-
-def _fusion_deterministic(cls: type[Fusion], params: dict[str, Any], task: str) -> None:
-    first, _ = _fit_predict(cls, params, task)
-    second, _ = _fit_predict(cls, params, task)
-    assert first.shape == second.shape and np.allclose(first, second, atol=1e-5), (
-        f"two fits under seed 0 predict differently (largest difference "
-        f"{np.max(np.abs(first - second)) if first.shape == second.shape else 'shape'}); seed every source of "
-        "randomness from config.seed or the global seeds")
 
 
 def check_probabilities(proba: Any, data: SplitData) -> None:
