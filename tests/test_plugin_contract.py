@@ -10,6 +10,7 @@ import pytest
 
 from mmbench.errors import PluginDeprecationWarning, UnknownPluginError
 from mmbench.registry import load_registry
+from mmbench.testing import SAMPLE_SUITE
 
 LEGACY_PACKAGE = Path(__file__).resolve().parent / "packages" / "mmbench-legacy-fit"
 
@@ -82,42 +83,25 @@ def test_a_name_registered_twice_is_flagged(use_plugins, run_cli):
         assert "fx_conflict_early" in result.out and "mmbench" in result.out
 
 
-SUITE = """
-[suite]
-name = "tiny"
-seeds = [0]
-threads = 1
-[train]
-epochs = 2
-[[datasets]]
-name = "synthetic"
-n_samples = 120
-dims = [4, 4]
-[[fusions]]
-name = "linear_probe"
-[report]
-output = "{out}/board"
-results = "{out}/results"
-"""
 
 
 def test_a_reporter_that_fails_is_a_warning_and_exit_4(use_plugins, run_cli, write_suite, tmp_path):
     use_plugins("mmbench,fx_failing_reporter")
-    suite = write_suite(SUITE.format(out=tmp_path))
+    suite = write_suite(SAMPLE_SUITE.format(out=tmp_path))
 
     result = run_cli("run", suite)
 
     assert result.code == 4, result.out + result.err
     assert "warning: reporter 'explodes' wrote nothing, the leaderboard is incomplete" in result.out
     assert "ValueError: cannot format this leaderboard" in result.out
-    assert (tmp_path / "board" / "tiny.json").exists()  # the other reporters still wrote
+    assert (tmp_path / "board" / "kit.json").exists()  # the other reporters still wrote
     assert run_cli("leaderboard", suite).code == 4
 
 
 def test_a_reporter_broken_at_registration_makes_the_leaderboard_incomplete(use_plugins, run_cli, write_suite,
                                                                             tmp_path):
     use_plugins("mmbench,fx_contract_breaches")
-    suite = write_suite(SUITE.format(out=tmp_path))
+    suite = write_suite(SAMPLE_SUITE.format(out=tmp_path))
 
     result = run_cli("run", suite)
 
