@@ -15,6 +15,7 @@ from __future__ import annotations
 import errno
 import math
 import statistics
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,7 +24,8 @@ import numpy as np
 
 from mmbench import bootstrap
 from mmbench.metric_catalog import METRICS
-from mmbench.results import left_out_notes, load_results, read_predictions
+from mmbench.result_index import ResultIndex
+from mmbench.results import left_out_notes, load_results
 from mmbench.suite import Suite, config_label
 
 
@@ -180,7 +182,8 @@ class Leaderboard:
 
 def build(suite: Suite) -> tuple[Leaderboard, list[str]]:
     """The leaderboard of a suite's current grid, and notes on what was left out."""
-    results, left_out = load_results(suite.results_dir)
+    index = ResultIndex(suite.results_dir)
+    results, left_out = load_results(suite.results_dir, index.check)
     notes = left_out_notes(left_out)
     specs = {spec.run_id: spec for spec in suite.runs()}
     order = {run_id: i for i, run_id in enumerate(specs)}
@@ -191,27 +194,43 @@ def build(suite: Suite) -> tuple[Leaderboard, list[str]]:
     # labels change no number, so they are not in the run id: take them from the suite as it is now
     results = sorted(({**r, "labels": specs[r["run_id"]].labels()} for r in results if r["run_id"] in specs),
                      key=lambda r: order[r["run_id"]])
-    predictions = {r["run_id"]: read_predictions(suite.results_dir, r) for r in results if r["status"] == "ok"}
-    lost = [r["run_id"] for r in results if r.get("predictions") and predictions.get(r["run_id"]) is None]
+    resamples = int(suite.report.get("bootstrap", bootstrap.RESAMPLES))
+    seed = int(suite.report.get("bootstrap_seed", bootstrap.SEED))
+    primary = suite.report["primary"]
+    replicates = index.replicates(primary, resamples, seed)
+    tasks = {r["run_id"]: r["data"]["task"] for r in results if r["status"] == "ok"}
+    found = {run_id: replicates(r, tasks[run_id]) for r in results if (run_id := r["run_id"]) in tasks
+             } if primary in bootstrap.QUALITY_METRICS and resamples > 0 else {}
+    lost = [r["run_id"] for r in results if r.get("predictions") and r["run_id"] in found
+            and found[r["run_id"]] is None]
     if lost:
         notes.append(f"{len(lost)} result(s) name a test-predictions file that is missing or unreadable "
                      f"(e.g. {lost[0]}); their rows have no confidence interval")
+    try:
+        index.save(keep=set(tasks))
+    except OSError as exc:  # a cache: a read-only results folder still gets its leaderboard
+        notes.append(f"the results index in {index.folder} could not be written ({exc}); the next "
+                     "rebuild reads every result file again")
     references = suite.report.get("reference", [])
     columns = list(dict.fromkeys([*suite.report["columns"], *(ref["metric"] for ref in references)]))
-    board = from_results(results, suite.name, suite.description, suite.report["primary"], columns,
-                         predictions=predictions,
-                         resamples=int(suite.report.get("bootstrap", bootstrap.RESAMPLES)),
-                         seed=int(suite.report.get("bootstrap_seed", bootstrap.SEED)), references=references)
+    board = from_results(results, suite.name, suite.description, primary, columns,
+                         replicates=lambda run, task: found.get(run["run_id"]), resamples=resamples, seed=seed,
+                         references=references)
     return board, notes
 
 
 def from_results(results: list[dict[str, Any]], suite: str, description: str, primary: str,
                  columns: list[str], predictions: dict[str, dict[str, np.ndarray] | None] | None = None,
                  resamples: int = bootstrap.RESAMPLES, seed: int = bootstrap.SEED,
-                 references: list[dict[str, Any]] | None = None) -> Leaderboard:
+                 references: list[dict[str, Any]] | None = None,
+                 replicates: Replicates | None = None) -> Leaderboard:
     """Aggregate result records (in grid order) into a leaderboard; ``predictions`` (the
     test predictions per run id, ``results.read_predictions``) add the bootstrap intervals,
-    ``references`` (a suite's ``[[report.reference]]`` entries) the papers' numbers."""
+    ``references`` (a suite's ``[[report.reference]]`` entries) the papers' numbers;
+    ``replicates`` (``result_index``) gives each run's bootstrap replicates instead of
+    computing them from ``predictions``."""
+    if replicates is None and predictions:
+        replicates = _computed_replicates(predictions, primary, resamples, seed)
     metrics = list(dict.fromkeys([primary, *columns]))
     groups: dict[str, dict[tuple[str, str, str, str], list[dict]]] = {}
     tasks: dict[str, str] = {}
@@ -242,8 +261,8 @@ def from_results(results: list[dict[str, Any]], suite: str, description: str, pr
                     row.references[ref["metric"]] = {"value": ref["value"], "source": ref["source"]}
         _rank(rows, primary)
         _mark_best(rows, metrics)
-        if predictions and resamples > 0:
-            _add_intervals(rows, runs_of, primary, tasks[dataset], predictions, resamples, seed)
+        if replicates is not None and resamples > 0:
+            _add_intervals(rows, runs_of, primary, tasks[dataset], replicates)
         boards.append(DatasetBoard(dataset, tasks[dataset], rows))
     environments = sorted({
         f"mmbench {e.get('mmbench_version')}, torch {e.get('torch')}, python {e.get('python')}, "
@@ -281,24 +300,40 @@ def _overall(boards: list[DatasetBoard], primary: str) -> list[OverallRow]:
     return rows
 
 
+#: ``run, task -> (test-set key, the primary metric on every resample)``, None without predictions
+Replicates = Callable[[dict[str, Any], str], "tuple[str, np.ndarray] | None"]
+
+
+def _computed_replicates(predictions: dict[str, dict[str, np.ndarray] | None], primary: str, resamples: int,
+                         seed: int) -> Replicates:
+    draws: dict[str, np.ndarray] = {}  # one draw per test set: every configuration shares it
+
+    def of(run: dict[str, Any], task: str) -> tuple[str, np.ndarray] | None:
+        arrays = predictions.get(run["run_id"])
+        if arrays is None:
+            return None
+        test = bootstrap.TestSet.of(arrays["ids"], arrays["labels"], arrays["proba"], task)
+        if test.key not in draws:
+            draws[test.key] = bootstrap.draws(test, resamples, seed)
+        return test.key, bootstrap.replicates(test, primary, draws[test.key])
+
+    return of
+
+
 def _add_intervals(rows: list[Row], runs_of: dict[int, list[dict]], primary: str, task: str,
-                   predictions: dict[str, dict[str, np.ndarray] | None], resamples: int, seed: int) -> None:
+                   replicates: Replicates) -> None:
     """Set each row's interval (the bootstrap of its mean over seeds) and, paired on the
     same resampled test samples, whether it is significantly different from the best row."""
     if primary not in bootstrap.QUALITY_METRICS:
         return
-    draws: dict[str, np.ndarray] = {}  # one draw per test set: every configuration shares it
     samples: dict[int, dict[int, tuple[str, np.ndarray]]] = {}  # row -> seed -> (test set, values)
     for row in rows:
         per_seed = {}
         for r in runs_of[id(row)]:
-            arrays = predictions.get(r["run_id"])
-            if arrays is None:
+            found = replicates(r, task)
+            if found is None:
                 break
-            test = bootstrap.TestSet.of(arrays["ids"], arrays["labels"], arrays["proba"], task)
-            if test.key not in draws:
-                draws[test.key] = bootstrap.draws(test, resamples, seed)
-            per_seed[r["spec"]["seed"]] = (test.key, bootstrap.replicates(test, primary, draws[test.key]))
+            per_seed[r["spec"]["seed"]] = found
         else:
             samples[id(row)] = per_seed
             row.ci = bootstrap.interval(np.mean([v for _, v in per_seed.values()], axis=0))

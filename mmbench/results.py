@@ -7,6 +7,8 @@ result. Files are the source of truth; tables and leaderboards are rebuilt from 
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import io
 import json
 import os
@@ -197,12 +199,14 @@ class LeftOut:
         return f"{self.path}: {self.reason}; {self.remedy}"
 
 
-def load_results(results_dir: Path) -> tuple[list[dict[str, Any]], list[LeftOut]]:
+def load_results(results_dir: Path, check: Callable[[Path], tuple[dict[str, Any] | None, str | None]] = check_result
+                 ) -> tuple[list[dict[str, Any]], list[LeftOut]]:
     """Every valid result in a folder, sorted by run id (each run id once: only the file
-    named ``<run_id>.json`` counts), and the files left out with the reason."""
+    named ``<run_id>.json`` counts), and the files left out with the reason. ``check``:
+    ``check_result`` or the same answer from the leaderboard's index (``result_index``)."""
     good, bad = [], []
     for path in sorted(Path(results_dir).glob("*.json")):
-        data, problem = check_result(path)
+        data, problem = check(path)
         if data is None:
             bad.append(LeftOut(path, problem or "unreadable"))
         else:
