@@ -26,6 +26,8 @@ from mmbench.files import write_bytes_atomic, write_text_atomic
 from mmbench.results import check_result, read_predictions
 
 FOLDER = ".mmbench-index"
+#: not "*.json": a tool that globs a results folder for result files must not take it for one
+SUMMARIES = "summaries.index"
 VERSION = 1
 #: what the leaderboard reads of a result; the rest (per-epoch history...) is not kept
 KEPT = ("schema_version", "run_id", "suite", "status", "error", "spec", "data", "metrics", "environment",
@@ -55,7 +57,7 @@ class ResultIndex:
     # -- result summaries --------------------------------------------------------------------
     def _read_summaries(self) -> dict[str, Any]:
         try:
-            data = json.loads((self.folder / "summaries.json").read_text(encoding="utf-8"))
+            data = json.loads((self.folder / SUMMARIES).read_text(encoding="utf-8"))
             return dict(data["files"]) if data.get("version") == VERSION else {}
         except (OSError, ValueError, KeyError, TypeError, AttributeError):
             return {}
@@ -120,7 +122,7 @@ class ResultIndex:
         ``keep``: run ids whose replicates stay (the others are of runs no longer there)."""
         if self._changed or set(self._summaries) != set(self._fresh):
             text = json.dumps({"version": VERSION, "files": self._fresh}, sort_keys=True, separators=(",", ":"))
-            write_text_atomic(self.folder / "summaries.json", text)
+            write_text_atomic(self.folder / SUMMARIES, text)
         for name, cached in self._replicates.items():
             if keep is not None and set(cached) - keep:
                 for run_id in set(cached) - keep:

@@ -84,7 +84,7 @@ def test_the_index_changes_no_number_and_a_damaged_index_is_rebuilt(suite):
     folder.rmdir()
     without, _ = leaderboard.build(suite)
     assert text(without) == text(with_index)
-    assert json.loads((folder / "summaries.json").read_text())["version"] == result_index.VERSION
+    assert json.loads((folder / result_index.SUMMARIES).read_text())["version"] == result_index.VERSION
 
 
 def test_a_result_changed_or_removed_behind_the_index_is_seen(suite):
@@ -97,7 +97,7 @@ def test_a_result_changed_or_removed_behind_the_index_is_seen(suite):
     after, _ = leaderboard.build(suite)
     assert sum(len(row.seeds) for d in after.datasets for row in d.rows) == len(files) - 1
     assert text(after) != text(before)
-    summaries = json.loads((suite.results_dir / result_index.FOLDER / "summaries.json").read_text())["files"]
+    summaries = json.loads((suite.results_dir / result_index.FOLDER / result_index.SUMMARIES).read_text())["files"]
     assert files[1].name not in summaries and summaries[files[0].name][1]["metrics"]["auroc"] == 0.123456
     # the same as a build from the files alone
     for path in (suite.results_dir / result_index.FOLDER).iterdir():
