@@ -41,3 +41,24 @@ def train_config(seed: int = 0, **overrides: Any) -> TrainConfig:
     params, problems = resolve_params(TRAIN_PARAMS, overrides)
     assert not problems, problems
     return TrainConfig.from_params(params, seed=seed)
+
+
+#: a 4-run suite (2 fusions x 2 seeds, 2 epochs on 160 synthetic samples) that runs in seconds
+TINY_SUITE = """
+[suite]
+name = "tiny"
+seeds = [0, 1]
+threads = 1
+[[datasets]]
+name = "synthetic"
+n_samples = 160
+dims = [8, 8]
+[[fusions]]
+name = "early"
+train = { epochs = 2 }
+[[fusions]]
+name = "late_joint"
+train = { epochs = 2 }
+[report]
+primary = "auroc"
+"""

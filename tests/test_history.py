@@ -10,6 +10,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from support import TINY_SUITE
 
 from mmbench import history
 from mmbench.compare import Thresholds
@@ -138,30 +139,12 @@ def test_the_plot_is_byte_identical_for_the_same_history(tmp_path):
     assert a == b and a[:8] == b"\x89PNG\r\n\x1a\n"
 
 
-TINY = """
-[suite]
-name = "tiny"
-seeds = [0, 1]
-threads = 1
-[[datasets]]
-name = "synthetic"
-n_samples = 160
-dims = [8, 8]
-[[fusions]]
-name = "early"
-train = { epochs = 2 }
-[[fusions]]
-name = "late_joint"
-train = { epochs = 2 }
-[report]
-primary = "auroc"
-"""
 
 
 def test_record_show_check_from_the_command_line(run_cli, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     suite = tmp_path / "tiny.toml"
-    suite.write_text(textwrap.dedent(TINY))
+    suite.write_text(textwrap.dedent(TINY_SUITE))
     assert run_cli("history", "record", suite).code == 2  # nothing ran yet: says so
     assert run_cli("run", suite).code == 0
     for commit in ("a1", "b2"):

@@ -7,36 +7,19 @@ import os
 from pathlib import Path
 
 import pytest
+from support import TINY_SUITE
 
 from mmbench import bootstrap, leaderboard, result_index
 from mmbench.registry import load_registry
 from mmbench.suite import load_suite
 
-TINY = """
-[suite]
-name = "tiny"
-seeds = [0, 1]
-threads = 1
-[[datasets]]
-name = "synthetic"
-n_samples = 160
-dims = [8, 8]
-[[fusions]]
-name = "early"
-train = { epochs = 2 }
-[[fusions]]
-name = "late_joint"
-train = { epochs = 2 }
-[report]
-primary = "auroc"
-"""
 
 
 @pytest.fixture
 def suite(run_cli, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     path = tmp_path / "tiny.toml"
-    path.write_text(TINY)
+    path.write_text(TINY_SUITE)
     assert run_cli("run", path).code == 0
     return load_suite(path, load_registry())
 
