@@ -1,22 +1,27 @@
 """The ``mmbench`` command.
 
-Exit codes: 0 success; 1 some runs failed (their results say why) or ``compare`` found a
-regression; 2 bad input (a suite, a name, a path), reported as one short message without a
-traceback unless ``--debug``; 4 the leaderboard is incomplete because a reporter failed
-(each is named in a warning; the other reporters' files are written; when runs failed
-too, 1 wins). Heavy modules are imported inside the commands so ``--help``
-is instant.
+Exit codes: 0 success; 1 some runs failed (a timed-out run included; their results say why)
+or ``compare`` found a regression; 2 bad input (a suite, a name, a path), reported as one
+short message without a traceback unless ``--debug``; 4 the leaderboard is incomplete
+because a reporter failed (each is named in a warning; the other reporters' files are
+written; when runs failed too, 1 wins); 130 interrupted (Ctrl-C, SIGINT, SIGTERM): finished
+results are kept, the same command resumes; a second Ctrl-C exits at once. docs/design.md
+"Failure model" says what each fault does. Heavy modules are imported inside the commands
+so ``--help`` is instant.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 
 EXIT_OK, EXIT_RUNS_FAILED, EXIT_USAGE = 0, 1, 2
 EXIT_LEADERBOARD_INCOMPLETE = 4
+EXIT_INTERRUPTED = 130
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -45,7 +50,7 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted: finished runs are saved; run the same command again to resume",
               file=sys.stderr)
-        return 130
+        return EXIT_INTERRUPTED
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -72,8 +77,10 @@ def build_parser() -> argparse.ArgumentParser:
                      "suite's [executor] kind, else local); dask needs `pip install \"mmbench[dask]\"`")
     run.add_argument("--scheduler", metavar="ADDRESS", help="Dask scheduler, e.g. tcp://host:8786 (implies "
                      "--executor dask); without it a local Dask cluster is started")
-    run.add_argument("--retries", type=int, help="dask: times a run is retried after its worker died "
-                     "(default: the suite's [executor] retries, else 2)")
+    run.add_argument("--retries", type=int, help="times a run is retried after its worker process died "
+                     "(--workers or dask; default: the suite's [executor] retries, else 2)")
+    run.add_argument("--run-timeout", type=float, metavar="SECONDS", help="stop a run after SECONDS and "
+                     "record it failed (default: the suite's [suite] run_timeout, else no limit)")
     _output_options(run)
     run.set_defaults(handler=cmd_run)
 
@@ -393,7 +400,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
 def cmd_run(args: argparse.Namespace) -> int:
     from mmbench import console as show
     from mmbench.device import resolve_device
-    from mmbench.executor import pending_runs, run_suite
+    from mmbench.executor import RETRIES, pending_runs, run_suite
 
     if args.workers is not None and args.workers < 1:
         from mmbench.errors import UserError
@@ -403,6 +410,10 @@ def cmd_run(args: argparse.Namespace) -> int:
         from mmbench.errors import UserError
 
         raise UserError(f"--retries must be 0 or more, got {args.retries}")
+    if args.run_timeout is not None and not args.run_timeout > 0:
+        from mmbench.errors import UserError
+
+        raise UserError(f"--run-timeout takes a number of seconds > 0, got {args.run_timeout}")
     registry, suite = _load(args)
     out = _console()
     if args.dry_run:
@@ -416,18 +427,21 @@ def cmd_run(args: argparse.Namespace) -> int:
     executor = suite.executor.get("kind", "local") if args.executor is None else args.executor
     if args.scheduler:
         executor = "dask"
-    if executor == "dask":
-        from mmbench.dask_executor import RETRIES, run_suite_dask
+    retries = suite.executor.get("retries", RETRIES) if args.retries is None else args.retries
+    run_timeout = suite.run_timeout if args.run_timeout is None else args.run_timeout
+    with _sigterm_interrupts():
+        if executor == "dask":
+            from mmbench.dask_executor import run_suite_dask
 
-        cluster = suite.executor.get("local_cluster", {})
-        retries = suite.executor.get("retries", RETRIES) if args.retries is None else args.retries
-        outcome = run_suite_dask(suite, registry, address=args.scheduler or suite.executor.get("address") or None,
-                                 n_workers=args.workers or cluster.get("n_workers") or None,
-                                 threads_per_worker=cluster.get("threads_per_worker"), threads=args.threads,
-                                 rerun=args.rerun, device=device, retries=retries)
-    else:
-        outcome = run_suite(suite, registry, workers=args.workers or 1, threads=args.threads, rerun=args.rerun,
-                            device=device)
+            cluster = suite.executor.get("local_cluster", {})
+            outcome = run_suite_dask(suite, registry,
+                                     address=args.scheduler or suite.executor.get("address") or None,
+                                     n_workers=args.workers or cluster.get("n_workers") or None,
+                                     threads_per_worker=cluster.get("threads_per_worker"), threads=args.threads,
+                                     rerun=args.rerun, device=device, retries=retries, run_timeout=run_timeout)
+        else:
+            outcome = run_suite(suite, registry, workers=args.workers or 1, threads=args.threads,
+                                rerun=args.rerun, device=device, retries=retries, run_timeout=run_timeout)
     paths, complete = _write_leaderboard(suite, registry, out)
     out.print(f"{len(outcome.ok)} runs finished, {len(outcome.failed)} failed, {outcome.skipped} "
               f"skipped (already done); results in {suite.results_dir}; leaderboard: "
@@ -453,6 +467,21 @@ def _print_encodes(out, suite, registry, todo) -> None:
             out.print(what + f"cannot count the {row['modality']} items ({escape(row['error'])})")
         else:
             out.print(what + f"{row['to_encode']:,} {row['modality']} items to encode, {row['cached']:,} cached")
+
+
+@contextmanager
+def _sigterm_interrupts() -> Iterator[None]:
+    """SIGTERM (a scheduler's or `kill`'s stop) stops a suite as Ctrl-C does: exit 130."""
+    import signal
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+
+    before = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, before)
 
 
 def cmd_leaderboard(args: argparse.Namespace) -> int:

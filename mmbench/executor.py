@@ -2,29 +2,43 @@
 
 Finished runs (a result file with status ok) are skipped, so an interrupted suite
 resumes where it stopped; each result is written as soon as its run ends, so a kill
-loses at most the runs in flight. The skip, record and progress parts are shared with
-the Dask executor (``mmbench.dask_executor``), so both behave alike.
+loses at most the runs in flight. A run starts only once this process holds its claim
+(``mmbench.claims``), so two ``mmbench run`` of one suite share the work. The skip, claim,
+record and progress parts are shared with the Dask executor (``mmbench.dask_executor``),
+so both behave alike. The failure model (what each fault does) is in docs/design.md.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
-from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+import signal
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
-from multiprocessing import get_context
+from datetime import datetime, timezone
+from multiprocessing.connection import wait
 from pathlib import Path
 from typing import Any
 
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import (BarColumn, MofNCompleteColumn, Progress, ProgressColumn, Task, TextColumn,
+from rich.progress import (BarColumn, MofNCompleteColumn, Progress, ProgressColumn, Task, TaskID, TextColumn,
                            TimeElapsedColumn)
 from rich.text import Text
 
+from mmbench.claims import Claims
 from mmbench.registry import Registry, load_registry
-from mmbench.results import is_finished, write_result
+from mmbench.results import is_finished, read_result, result_path, run_record, write_result
 from mmbench.suite import RunSpec, Suite
+
+#: How often a run may lose its worker process (a segfault, an out-of-memory kill) and run
+#: again before it is recorded as failed; the local pool and the Dask executor share it.
+RETRIES = 2
+#: seconds between looks at claims other processes hold and at time limits
+POLL_S = 0.5
 
 
 @dataclass
@@ -82,7 +96,7 @@ class Recorder:
 
     def __call__(self, result: dict) -> bool:
         """Record ``result``; True when the run succeeded."""
-        label = f"{result['labels']['dataset']} | {result['labels']['config']} | seed {result['spec']['seed']}"
+        label = _label(result)
         ok = result["status"] == "ok"
         if ok:
             self.outcome.ok.append(label)
@@ -92,10 +106,94 @@ class Recorder:
         self.progress.advance(self.grid)
         return ok
 
+    def elsewhere(self, result: dict) -> None:
+        """A run another ``mmbench run`` did while this one waited for its claim: a success
+        counts as skipped, a failure as failed (this process will not repeat it)."""
+        self.progress.console.print(f"[dim]done by another mmbench run: {escape(_label(result))}[/dim]")
+        if result["status"] == "ok":
+            self.outcome.skipped += 1
+            self.progress.advance(self.grid)
+        else:
+            self(result)
+
+
+def _label(result: dict) -> str:
+    return f"{result['labels']['dataset']} | {result['labels']['config']} | seed {result['spec']['seed']}"
+
+
+class RunQueue:
+    """The runs still to do, each handed out only once this process holds its claim
+    (``mmbench.claims``). Runs another process holds wait at the back; when one's claim is
+    finally taken, its result may be there (recorded as done elsewhere, not run again) or
+    its claimant died (then it runs here)."""
+
+    def __init__(self, todo: list[RunSpec], results_dir: Path, record: Recorder, *, rerun: bool = False):
+        self.queue, self.deferred = deque(todo), deque()
+        self.results_dir, self.record, self.rerun = Path(results_dir), record, rerun
+        self.claims = Claims(results_dir)
+        self.since = time.time()
+        self.waiting_for: set[int | None] = set()
+
+    def __bool__(self) -> bool:
+        return bool(self.queue or self.deferred)
+
+    def next(self) -> RunSpec | None:
+        """A claimed run to start now; None when nothing is left or only runs another
+        process holds (ask again later: ``POLL_S``)."""
+        while self.queue:
+            spec = self.queue.popleft()
+            if self._claim(spec):
+                return spec
+        for _ in range(len(self.deferred)):
+            spec = self.deferred.popleft()
+            if self._claim(spec):
+                return spec
+        self._say_waiting()
+        return None
+
+    def again(self, spec: RunSpec) -> None:
+        """Run ``spec`` next again (its worker died); it keeps its claim."""
+        self.queue.appendleft(spec)
+
+    def finished(self, spec: RunSpec) -> None:
+        """Its result is written: let the claim go."""
+        self.claims.release(spec.run_id)
+
+    def close(self) -> None:
+        self.claims.release_all()
+
+    def _claim(self, spec: RunSpec) -> bool:
+        if not self.claims.take(spec.run_id):
+            self.deferred.append(spec)
+            return False
+        path = result_path(self.results_dir, spec.run_id)
+        result = read_result(path)
+        if result is not None and (path.stat().st_mtime >= self.since
+                                   or (not self.rerun and result.get("status") == "ok")):
+            self.claims.release(spec.run_id)
+            self.record.elsewhere(result)
+            return False
+        for stale in self.results_dir.glob(f".{spec.run_id}.*.tmp"):  # from a writer killed mid-write
+            stale.unlink(missing_ok=True)
+        return True
+
+    def _say_waiting(self) -> None:
+        holders = {self.claims.holder(spec.run_id) for spec in self.deferred}
+        if self.deferred and not holders <= self.waiting_for:
+            self.waiting_for |= holders
+            pids = ", ".join(str(p) for p in sorted(h for h in holders if h is not None)) or "unknown"
+            self.record.progress.console.print(
+                f"waiting for {len(self.deferred)} run(s) that another mmbench run (pid {pids}) is doing "
+                "on this suite; each run is done once")
+
 
 def run_suite(suite: Suite, registry: Registry, *, workers: int = 1, threads: int = 0,
-              rerun: bool = False, device: str = "cpu", console: Console | None = None) -> SuiteOutcome:
-    """Run what is not finished; ``device`` is a resolved torch device (``mmbench.device``)."""
+              rerun: bool = False, device: str = "cpu", console: Console | None = None,
+              run_timeout: float = 0.0, retries: int = RETRIES) -> SuiteOutcome:
+    """Run what is not finished; ``device`` is a resolved torch device (``mmbench.device``).
+    ``run_timeout`` > 0 stops a run after that many seconds and records it failed (in-process
+    runs then go to one worker process, which can be stopped); a run whose worker process
+    dies runs again up to ``retries`` times, then is recorded failed."""
     console = console or Console(stderr=True)
     todo, outcome = runs_to_do(suite, console, threads=threads, rerun=rerun, device=device)
     if not threads and workers > 1:  # keep workers x threads within the cores
@@ -106,47 +204,194 @@ def run_suite(suite: Suite, registry: Registry, *, workers: int = 1, threads: in
 
     with progress_bar(console) as progress:
         record = Recorder(outcome, progress, progress.add_task(f"suite {suite.name}", total=len(todo)))
-        if workers > 1:
-            _in_pool(todo, suite.results_dir, workers, record)
-        else:
-            _in_process(todo, suite.results_dir, registry, progress, record)
+        queue = RunQueue(todo, suite.results_dir, record, rerun=rerun)
+        try:
+            if workers > 1 or run_timeout:
+                _Pool(queue, suite.results_dir, workers, progress, run_timeout, retries).run()
+            else:
+                _in_process(queue, suite.results_dir, registry, progress)
+        finally:
+            queue.close()
     return outcome
 
 
-def _in_process(todo: list[RunSpec], results_dir: Path, registry: Registry, progress: Progress,
-                record: Callable[[dict], object]) -> None:
+def _in_process(queue: RunQueue, results_dir: Path, registry: Registry, progress: Progress) -> None:
     from mmbench.run import execute  # imports torch: only when there is work
 
     current = progress.add_task("", total=None, phase="")
-    for spec in todo:
+    while queue:
+        spec = queue.next()
+        if spec is None:
+            time.sleep(POLL_S)
+            continue
         label = escape(f"  {spec.dataset.label} | {spec.labels()['config']} | seed {spec.seed}")
         progress.reset(current, description=label, completed=0, total=None, phase="")
-
-        def show(phase: str, description: str, done: int, total: int) -> None:
-            if progress.tasks[current].fields.get("phase") != phase:  # new phase: new rate
-                progress.reset(current, description=description, phase=phase)
-            progress.update(current, completed=done, total=total)
-
-        def on_epoch(done: int, total: int, label: str = label) -> None:
-            show("train", label, done, total)
-
-        def on_items(what: str, done: int, total: int, spec: RunSpec = spec) -> None:
-            show(f"items {what}", escape(f"  {spec.dataset.label} | seed {spec.seed} | {what}"), done, total)
-
-        result = execute(spec, registry, on_epoch=on_epoch, on_items=on_items)
+        show = _Shows(progress, current, label, spec)
+        result = execute(spec, registry, on_epoch=show.epoch, on_items=show.items)
         write_result(results_dir, result)
-        record(result)
+        queue.finished(spec)
+        queue.record(result)
     progress.remove_task(current)
 
 
-def _in_pool(todo: list[RunSpec], results_dir: Path, workers: int, record: Callable[[dict], object]) -> None:
-    # spawn, not fork: forking a process that already runs torch threads can deadlock.
-    with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn")) as pool:
-        pending = {pool.submit(_worker, spec, str(results_dir)) for spec in todo}
-        while pending:
-            finished, pending = wait(pending, return_when=FIRST_COMPLETED)
-            for future in finished:
-                record(future.result())
+class _Shows:
+    """A running run's line under the grid: its label while it trains, what it encodes
+    (with samples/s) while it extracts."""
+
+    def __init__(self, progress: Progress, task: TaskID, label: str, spec: RunSpec):
+        self.progress, self.task, self.label, self.spec = progress, task, label, spec
+
+    def show(self, phase: str, description: str, done: int, total: int) -> None:
+        if self.progress.tasks[self.task].fields.get("phase") != phase:  # new phase: new rate
+            self.progress.reset(self.task, description=description, phase=phase)
+        self.progress.update(self.task, completed=done, total=total)
+
+    def epoch(self, done: int, total: int) -> None:
+        self.show("train", self.label, done, total)
+
+    def items(self, what: str, done: int, total: int) -> None:
+        self.show(f"items {what}", escape(f"  {self.spec.dataset.label} | seed {self.spec.seed} | {what}"),
+                  done, total)
+
+
+class _Pool:
+    """``workers`` worker processes (``mmbench.pool``), one run each at a time. A worker
+    that dies costs its run one of ``retries`` and is replaced; a run past ``run_timeout``
+    has its worker stopped and is recorded failed; Ctrl-C stops every worker at once."""
+
+    def __init__(self, queue: RunQueue, results_dir: Path, workers: int, progress: Progress,
+                 run_timeout: float, retries: int):
+        self.queue, self.results_dir, self.n, self.progress = queue, results_dir, workers, progress
+        self.run_timeout, self.retries = run_timeout, retries
+        self.deaths: dict[str, int] = {}  # run id -> worker deaths while running it
+        self.workers: list[Any] = []
+        self.lines: dict[int, TaskID] = {}  # id(worker) -> its progress line
+
+    def run(self) -> None:
+        from mmbench.pool import WorkerProcess, stop_all
+
+        try:
+            self.workers = [WorkerProcess(self.results_dir) for _ in range(min(self.n, len(self.queue.queue)))]
+            while self.queue or any(w.spec for w in self.workers):
+                for worker in self.workers:
+                    if worker.spec is None and self.queue:
+                        spec = self.queue.next()
+                        if spec is None:
+                            break
+                        self._start(worker, spec)
+                self._wait()
+        except BaseException:
+            with second_interrupt_exits():
+                stop_all(self.workers)
+            raise
+        stop_all(self.workers)
+
+    def _start(self, worker: Any, spec: RunSpec) -> None:
+        worker.start(spec)
+        label = escape(f"  {spec.dataset.label} | {spec.labels()['config']} | seed {spec.seed}")
+        if id(worker) not in self.lines:
+            self.lines[id(worker)] = self.progress.add_task("", total=None, phase="")
+        self.progress.reset(self.lines[id(worker)], description=label, completed=0, total=None, phase="")
+        worker.shows = _Shows(self.progress, self.lines[id(worker)], label, spec)
+
+    def _wait(self) -> None:
+        busy = [w for w in self.workers if w.spec is not None]
+        if not busy:
+            time.sleep(POLL_S)
+            return
+        ready = set(wait([w.conn for w in busy] + [w.process.sentinel for w in busy], timeout=POLL_S))
+        for worker in busy:
+            if worker.conn in ready:
+                try:
+                    message = worker.conn.recv()
+                except (EOFError, OSError):
+                    self._died(worker)
+                    continue
+                self._received(worker, message)
+            elif worker.process.sentinel in ready:
+                self._died(worker)
+            elif self.run_timeout and worker.running_for() > self.run_timeout:
+                self._timed_out(worker)
+
+    def _received(self, worker: Any, message: tuple) -> None:
+        if message[0] == "started":
+            worker.started = time.monotonic()
+            return
+        if message[0] == "progress":
+            _, phase, what, done, total = message
+            if phase == "train":
+                worker.shows.epoch(done, total)
+            else:
+                worker.shows.items(what, done, total)
+            return
+        spec = worker.spec
+        worker.done()
+        self.queue.finished(spec)
+        self.queue.record(message[1])
+
+    def _died(self, worker: Any) -> None:
+        spec, how = worker.spec, worker.died()
+        self._replace(worker)
+        self.deaths[spec.run_id] = self.deaths.get(spec.run_id, 0) + 1
+        if self.deaths[spec.run_id] <= self.retries:
+            self.progress.console.print(f"[yellow]worker died[/yellow] ({how}) running {escape(_spec_label(spec))}; "
+                                        f"running it again ({self.deaths[spec.run_id]} of {self.retries} retries)")
+            self.queue.again(spec)
+            return
+        message = (f"its worker process died {self.deaths[spec.run_id]} time(s) while running it (last: {how}), "
+                   "most often out of memory or a crash in native code; use fewer --workers or threads, or a "
+                   "smaller batch_size, then run the suite again to retry it")
+        self._failed(spec, "WorkerDied", message)
+
+    def _timed_out(self, worker: Any) -> None:
+        spec, seconds = worker.spec, worker.running_for()
+        self._replace(worker)
+        self._failed(spec, "TimeoutError", timed_out_message(self.run_timeout, seconds))
+
+    def _failed(self, spec: RunSpec, kind: str, message: str) -> None:
+        result = never_reported(spec, kind, message)
+        write_result(self.results_dir, result)
+        self.queue.finished(spec)
+        self.queue.record(result)
+
+    def _replace(self, worker: Any) -> None:
+        """Stop ``worker`` (its run is over) and start a fresh one in its place."""
+        from mmbench.pool import WorkerProcess
+
+        worker.stop()
+        fresh = WorkerProcess(self.results_dir)
+        self.workers[self.workers.index(worker)] = fresh
+        self.lines[id(fresh)] = self.lines.pop(id(worker))
+
+
+def _spec_label(spec: RunSpec) -> str:
+    return f"{spec.dataset.label} | {spec.labels()['config']} | seed {spec.seed}"
+
+
+def timed_out_message(limit: float, seconds: float) -> str:
+    return (f"timed out after {limit:g} s (stopped at {seconds:.0f} s; the limit is --run-timeout or "
+            "[suite] run_timeout): raise the limit or make the run cheaper (fewer epochs, a smaller model)")
+
+
+def never_reported(spec: RunSpec, kind: str, message: str) -> dict:
+    """The failed record of a run that never reported back (its worker died, it was
+    stopped at its time limit, or its extraction failed)."""
+    return run_record(spec, started=datetime.now(timezone.utc), duration_s=0.0, threads=spec.threads,
+                      error={"type": kind, "message": message, "traceback": None})
+
+
+@contextmanager
+def second_interrupt_exits() -> Iterator[None]:
+    """While an interrupted suite cleans up (stops workers, closes a cluster), a second
+    Ctrl-C exits at once with 130."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    before = signal.signal(signal.SIGINT, lambda signum, frame: os._exit(130))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, before)
 
 
 class RateColumn(ProgressColumn):
@@ -167,14 +412,3 @@ def worker_registry() -> Registry:
     if _worker_registry is None:
         _worker_registry = load_registry()
     return _worker_registry
-
-
-def _worker(spec: RunSpec, results_dir: str) -> dict:
-    """Pool entry point: the worker writes its own result, so a crash of the parent
-    loses nothing that finished."""
-    from mmbench.run import execute
-
-    result = execute(spec, worker_registry())
-    write_result(Path(results_dir), result)
-    return {"status": result["status"], "error": result.get("error"), "labels": result["labels"],
-            "spec": {"seed": result["spec"]["seed"]}}

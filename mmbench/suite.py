@@ -31,6 +31,8 @@ SUITE_PARAMS = (
     Param("description", str, "", "one line shown atop the leaderboard"),
     Param("seeds", list, [0], "seeds; every configuration runs once per seed"),
     Param("threads", int, 0, "torch threads per run (0: leave torch's default)", min=0),
+    Param("run_timeout", float, 0.0, "seconds a run may take; one past it is stopped and recorded failed "
+          "(0: no limit); not part of any run id", min=0.0),
 )
 SPLIT_PARAMS = (
     Param("val", float, 0.1, "validation fraction of all samples (model selection)", min=0.01, max=0.9),
@@ -59,8 +61,8 @@ REFERENCE_PARAMS = (
 EXECUTOR_PARAMS = (
     Param("kind", str, "local", "local (this machine) or dask (a Dask cluster)", choices=("local", "dask")),
     Param("address", str, "", "dask scheduler address, e.g. tcp://host:8786; empty: start a local cluster"),
-    Param("retries", int, 2, "dask: times a run is retried after its worker died, then it is recorded failed",
-          min=0),
+    Param("retries", int, 2, "times a run is retried after its worker process died (local pool or Dask), "
+          "then it is recorded failed", min=0),
 )
 LOCAL_CLUSTER_PARAMS = (
     Param("n_workers", int, 0, "worker processes of the local Dask cluster (0: one per core)", min=0),
@@ -174,6 +176,8 @@ class Suite:
     robustness: list[dict[str, Any] | None] = field(default_factory=lambda: [None])
     #: ``[executor]``: kind, address, retries and local_cluster (n_workers, threads_per_worker)
     executor: dict[str, Any] = field(default_factory=dict)
+    #: ``[suite] run_timeout``: seconds a run may take (0: no limit); like ``threads``, not part of run ids
+    run_timeout: float = 0.0
 
     def runs(self) -> list[RunSpec]:
         """The grid, in a stable order (datasets outermost, seeds innermost).
@@ -276,7 +280,8 @@ class _SuiteReader:
         built = Suite(path=self.path, name=suite["name"], description=suite["description"],
                       seeds=seeds, threads=suite["threads"], split=split,
                       datasets=datasets, encoders=encoders, alignments=alignments,
-                      fusions=fusions, report=report, robustness=robustness, executor=executor)
+                      fusions=fusions, report=report, robustness=robustness, executor=executor,
+                      run_timeout=suite["run_timeout"])
         self.check_references(built)
         self.check_encoders(built)
         if self.problems:

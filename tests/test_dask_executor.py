@@ -209,6 +209,24 @@ def test_a_lost_worker_is_retried_then_the_run_is_marked_failed(make_suite, clus
 
 
 @pytest.mark.slow
+def test_a_run_past_its_time_limit_is_stopped_and_recorded_failed(make_suite, cluster):
+    fusions = '[[fusions]]\nname = "sleeps"\nseconds = 600\n[[fusions]]\nname = "prior"\n'
+    suite = make_suite("timeout", fusions=fusions)
+    suite.seeds, suite.datasets = [0], suite.datasets[:1]
+    outcome = dask_run(suite, cluster, run_timeout=30)
+    assert len(outcome.ok) == 1 and len(outcome.failed) == 1
+    by_fusion = {r["spec"]["fusion"]["name"]: r for r in results(suite).values()}
+    assert by_fusion["prior"]["status"] == "ok"
+    slow = by_fusion["sleeps"]
+    assert slow["status"] == "failed" and slow["error"]["type"] == "TimeoutError"
+    assert slow["error"]["message"].startswith("timed out after 30 s")
+    # its worker was restarted: the cluster takes the next suite with every worker
+    again = make_suite("after_timeout")
+    again.seeds, again.datasets = [0, 1], again.datasets[:1]
+    assert len(dask_run(again, cluster).ok) == 2
+
+
+@pytest.mark.slow
 def test_without_an_address_it_runs_on_a_local_cluster_of_its_own(make_suite, worker_env):
     from mmbench.dask_executor import run_suite_dask
 

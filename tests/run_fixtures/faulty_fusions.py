@@ -1,5 +1,9 @@
 """Fusions that misbehave on purpose, to show a bad run is recorded and the suite goes on."""
 
+import os
+import signal
+import time
+
 import numpy as np
 
 from mmbench import hookimpl
@@ -51,6 +55,26 @@ class Prior(Fusion):
         return np.tile(self.prior, (len(data), 1)) if np.ndim(self.prior) else np.full(len(data), self.prior)
 
 
+class Sleeps(Prior):
+    """The prior, after sleeping ``seconds`` in fit (a run that is too slow)."""
+
+    name = "sleeps"
+    parameters = Prior.parameters + (Param("seconds", float, 60.0, "how long fit() sleeps", min=0.0),)
+
+    def fit(self, train, val, config, on_epoch=None):
+        time.sleep(self.params["seconds"])
+        return super().fit(train, val, config)
+
+
+class Segfaults(Fusion):
+    """Crashes its process with SIGSEGV in fit, as a bug in native code would."""
+
+    name = "segfaults"
+
+    def fit(self, train, val, config, on_epoch=None):
+        os.kill(os.getpid(), signal.SIGSEGV)
+
+
 class TextLength(Encoder):
     """Encodes text as (length, vowel count): enough to test the encoder path."""
 
@@ -67,7 +91,7 @@ class TextLength(Encoder):
 
 @hookimpl
 def mmbench_register_fusions():
-    return [Explodes, WrongShape, Prior]
+    return [Explodes, WrongShape, Prior, Sleeps, Segfaults]
 
 
 @hookimpl
