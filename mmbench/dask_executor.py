@@ -268,7 +268,7 @@ class _Dispatcher:
             self.client.cancel([future], force=True)
             if workers:  # its nanny starts a fresh process, as after any death
                 self.client.run(_exit_worker, workers=workers, wait=False)
-            self._write(never_reported(spec, "TimeoutError", timed_out_message(self.run_timeout, now - began)),
+            self._write(never_reported(spec, "TimeoutError", timed_out_message(self.run_timeout)),
                         workers[0] if workers else None)
             self.queue.finished(spec)
 

@@ -285,13 +285,16 @@ class _Pool:
                 stop_all(self.workers)
             raise
         stop_all(self.workers)
+        for line in self.lines.values():
+            self.progress.remove_task(line)
 
     def _start(self, worker: Any, spec: RunSpec) -> None:
         worker.start(spec)
         label = escape(f"  {spec.dataset.label} | {spec.labels()['config']} | seed {spec.seed}")
         if id(worker) not in self.lines:
             self.lines[id(worker)] = self.progress.add_task("", total=None, phase="")
-        self.progress.reset(self.lines[id(worker)], description=label, completed=0, total=None, phase="")
+        self.progress.reset(self.lines[id(worker)], description=label, completed=0, total=None, phase="",
+                            visible=True)
         worker.shows = _Shows(self.progress, self.lines[id(worker)], label, spec)
 
     def _wait(self) -> None:
@@ -344,9 +347,9 @@ class _Pool:
         self._failed(spec, "WorkerDied", message)
 
     def _timed_out(self, worker: Any) -> None:
-        spec, seconds = worker.spec, worker.running_for()
+        spec = worker.spec
         self._replace(worker)
-        self._failed(spec, "TimeoutError", timed_out_message(self.run_timeout, seconds))
+        self._failed(spec, "TimeoutError", timed_out_message(self.run_timeout))
 
     def _failed(self, spec: RunSpec, kind: str, message: str) -> None:
         result = never_reported(spec, kind, message)
@@ -361,16 +364,18 @@ class _Pool:
         worker.stop()
         fresh = WorkerProcess(self.results_dir)
         self.workers[self.workers.index(worker)] = fresh
-        self.lines[id(fresh)] = self.lines.pop(id(worker))
+        if id(worker) in self.lines:
+            self.lines[id(fresh)] = self.lines.pop(id(worker))
+            self.progress.update(self.lines[id(fresh)], visible=False)
 
 
 def _spec_label(spec: RunSpec) -> str:
     return f"{spec.dataset.label} | {spec.labels()['config']} | seed {spec.seed}"
 
 
-def timed_out_message(limit: float, seconds: float) -> str:
-    return (f"timed out after {limit:g} s (stopped at {seconds:.0f} s; the limit is --run-timeout or "
-            "[suite] run_timeout): raise the limit or make the run cheaper (fewer epochs, a smaller model)")
+def timed_out_message(limit: float) -> str:
+    return (f"timed out after {limit:g} s (the limit: --run-timeout or [suite] run_timeout); raise it or make "
+            "the run cheaper (fewer epochs, a smaller model)")
 
 
 def never_reported(spec: RunSpec, kind: str, message: str) -> dict:
