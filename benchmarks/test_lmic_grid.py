@@ -1,9 +1,9 @@
-"""Issue 6: seed 000's whole grid (Tables 1-3) on ready embeddings, 2 cores, one seed.
+"""Issue 6: Restrepo et al.'s whole grid (Tables 1-3) on ready embeddings, 2 cores, one seed.
 
 3 datasets at their real sizes (BRSET 16,266 samples binary and ~20% positive; HAM10000
 10,015 samples, 7 imbalanced classes; SatelliteBench 1,248 samples binary) x 2 embedding
 shapes (DINOv2-base 768-d image + LLaMA-2-7B 4,096-d text; CLIP ViT-B/32 512 + 512) x
-{early, late_joint} with seed 000's protocol (AdamW lr 1e-3, batch 64, 30 epochs) = 12 runs
+{early, late_joint} with Restrepo et al.'s protocol (AdamW lr 1e-3, batch 64, 30 epochs) = 12 runs
 through `mmbench run --workers 2`. The vectors come from the ``synthetic`` dataset (generated
 in the run, no extraction), so what is timed is what follows extraction in the paper: split,
 training, inference, metrics, result files. Target: the whole grid in <= 60 s.

@@ -1,4 +1,4 @@
-"""P1 (issue 6): how fast mmbench trains and predicts seed 000's early fusion on
+"""P1 (issue 6): how fast mmbench trains and predicts Restrepo et al.'s early fusion on
 embeddings shaped like BRSET through CLIP, beside the authors' kind of loop and the floor.
 
 Three loops train the same module (``EarlyMLP``: concat -> Linear(1024, 128) -> ReLU ->

@@ -1,10 +1,10 @@
-"""Modality-gap diagnostics (seed 004 eq. 1 and Table 1; seed 000 section 3).
+"""Modality-gap diagnostics (the modality-gap paper eq. 1 and Table 1; Restrepo et al. section 3).
 
 Computed on unit-normalised embeddings of the samples that have the modality:
 - ``R``: mean resultant length ||mean_i v_i||, in [0, 1] (the cone effect);
 - ``variance``: per-dimension variance across samples, averaged over dimensions (the
-  "embedding variance" seed 000 reports, e.g. BRSET text 5.4e-4);
-- per pair of modalities of equal dimension, ``gap_norm`` = ||mu_a - mu_b|| (seed 004's
+  "embedding variance" Restrepo et al. reports, e.g. BRSET text 5.4e-4);
+- per pair of modalities of equal dimension, ``gap_norm`` = ||mu_a - mu_b|| (the modality-gap paper's
   ||Delta||) and ``mean_cosine``, the mean cosine similarity of the paired embeddings of
   samples that have both.
 """
@@ -49,7 +49,7 @@ def diagnostics(data: SplitData) -> dict[str, Any]:
 
 def pca_plot(before: SplitData, after: SplitData | None, title: str, path: Path) -> Path:
     """Both modalities in the first two principal components, before and after alignment
-    (seed 000 Fig. 2-3, seed 004 Fig. 2). Modalities of unequal dimension get one panel each."""
+    (Restrepo et al. Fig. 2-3, the modality-gap paper Fig. 2). Modalities of unequal dimension get one panel each."""
     import matplotlib
 
     matplotlib.use("Agg")

@@ -28,8 +28,8 @@ METRICS: dict[str, MetricInfo] = {m.name: m for m in (
     MetricInfo("infer_s_per_epoch", -1, ".4f", "seconds for one inference pass over the test split"),
     MetricInfo("infer_s_per_sample", -1, ".2e", "inference seconds per test sample"),
     MetricInfo("extract_s_per_sample", -1, ".2e", "embedding-extraction seconds per sample"),
-    MetricInfo("model_mb", -1, ".3f", "parameters x 4 bytes, MiB (seed 000)"),
-    MetricInfo("data_mb_per_epoch", -1, ".2f", "bytes of every batch tensor in one epoch, MiB (seed 000)"),
+    MetricInfo("model_mb", -1, ".3f", "parameters x 4 bytes, MiB (Restrepo et al., 2024)"),
+    MetricInfo("data_mb_per_epoch", -1, ".2f", "bytes of every batch tensor in one epoch, MiB (Restrepo et al., 2024)"),
     MetricInfo("peak_rss_mb", -1, ".0f", "peak resident memory of the process during the run, MiB"),
 )}
 

@@ -172,7 +172,7 @@ class Alignment(Plugin):
         raise NotImplementedError(f"{type(self).__name__} must define transform()")
 
     def branch_loss(self) -> Callable[[dict[str, Any]], Any] | None:
-        """An extra training loss on a fusion's per-modality branch outputs (seed 000's
+        """An extra training loss on a fusion's per-modality branch outputs (Restrepo et al.'s
         L_reg), or None. Given to fusions whose ``exposes_branches`` is true; a suite
         pairing a regulariser with any other fusion fails that run with advice."""
         return None

@@ -75,7 +75,7 @@ class TorchFusion(Fusion):
     def configure_optimizer(self, model: nn.Module, config: TrainConfig, steps_per_epoch: int
                             ) -> tuple[torch.optim.Optimizer, Any]:
         """The optimizer (from ``config``) and an optional scheduler stepped after every
-        optimisation step; override for a method's own schedule (seed 001's OneCycleLR)."""
+        optimisation step; override for a method's own schedule (the PairDx paper's OneCycleLR)."""
         from mmbench.training import make_optimizer
 
         return make_optimizer(model, config), None

@@ -1,7 +1,7 @@
 """What the shared trainer takes (``TrainConfig``) and gives back (``FitReport``).
 
 Kept free of torch so that suites can be validated without importing it. Defaults are
-seed 000's protocol (AdamW at PyTorch defaults, lr 1e-3, batch 64, 30 epochs, inverse-
+Restrepo et al.'s protocol (AdamW at PyTorch defaults, lr 1e-3, batch 64, 30 epochs, inverse-
 frequency class weights) with one deliberate change: the best epoch is chosen on the
 VALIDATION split, never on test.
 """

@@ -1,5 +1,5 @@
 """The contract between encoders with a neural backbone and fusions that train it end to
-end (seed 000's raw-data approach, seed 001's PairDxCLIP).
+end (Restrepo et al.'s raw-data approach, the PairDx paper's PairDxCLIP).
 
 An encoder hands over its backbone for one modality as a ``TrainableEncoder``: a module
 that maps a prepared batch to (b, dim) vectors, and the function that prepares raw items

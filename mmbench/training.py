@@ -111,7 +111,7 @@ def _can_fuse(params: list[torch.Tensor]) -> bool:
 
 
 def model_mb(model: nn.Module) -> float:
-    """Seed 000's model size: parameter element count x 4 bytes, in MiB."""
+    """Restrepo et al.'s model size: parameter element count x 4 bytes, in MiB."""
     return sum(p.numel() for p in model.parameters()) * 4 / 2**20
 
 

@@ -14,7 +14,7 @@ CHEXPERT_COLUMNS = ["Atelectasis", "Cardiomegaly", "Consolidation", "Edema", "En
 METADATA_COLUMNS = ["dicom_id", "subject_id", "study_id", "PerformedProcedureStepDescription", "ViewPosition",
                     "Rows", "Columns", "StudyDate", "StudyTime", "ProcedureCodeSequence_CodeMeaning",
                     "ViewCodeSequence_CodeMeaning", "PatientOrientationCodeSequence_CodeMeaning"]
-#: words a FINDINGS section uses for each of seed 004's labels (the leak the default avoids)
+#: words a FINDINGS section uses for each of the modality-gap paper's labels (the leak the default avoids)
 FINDING_WORDS = {"Atelectasis": "bibasilar atelectasis", "Cardiomegaly": "the heart is enlarged",
                  "Consolidation": "focal consolidation", "Edema": "pulmonary edema",
                  "Pleural Effusion": "small pleural effusion"}

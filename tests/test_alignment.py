@@ -1,4 +1,4 @@
-"""Alignments: seed 004's gap shift (with seed 000's L_reg) and seed 000's noise injection.
+"""Alignments: the modality-gap paper's gap shift (with Restrepo et al.'s L_reg) and Restrepo et al.'s noise injection.
 
 What a user relies on: the gap vector comes from the train split only, lambda closes that
 fraction of it, outputs sit on the unit sphere, masks are honoured, the noise is
@@ -49,11 +49,11 @@ def centroid_gap(data: SplitData) -> float:
 def test_both_alignments_are_registered_with_their_papers():
     registry = load_registry()
     assert registry.get("alignment", "gap_shift").source.distribution == "mmbench"
-    assert "seed 004" in registry.get("alignment", "gap_shift").cls.citation
-    assert "seed 000" in registry.get("alignment", "noise").cls.citation
+    assert "the modality-gap paper" in registry.get("alignment", "gap_shift").cls.citation
+    assert "Restrepo et al." in registry.get("alignment", "noise").cls.citation
 
 
-# ---- gap_shift: seed 004 eqs. 1, 5, 6 ----------------------------------------------------
+# ---- gap_shift: the modality-gap paper eqs. 1, 5, 6 ----------------------------------------------------
 
 def test_gap_vector_is_the_train_centroid_difference_of_unit_vectors():
     train = paired(300, "tr", 0, scale=5.0)  # not unit norm: gap_shift normalises first
@@ -176,7 +176,7 @@ def test_absent_rows_neither_move_the_centroids_nor_get_moved():
         make(GapShift).fit(none_present)
 
 
-# ---- seed 004's claim through the real pipeline ------------------------------------------
+# ---- the modality-gap paper's claim through the real pipeline ------------------------------------------
 
 PROOF_SUITE = """
 [suite]
@@ -188,7 +188,7 @@ threads = 1
 val = 0.2
 test = 0.2
 
-# tight cones (R ~ 0.99, like BRSET with CLIP in seed 004 Table 1) and a wide gap
+# tight cones (R ~ 0.99, like BRSET with CLIP in the modality-gap paper Table 1) and a wide gap
 # (||Delta|| ~ 1.3); a weak signal, so the task is far from solved (AUROC ~ 0.7)
 [[datasets]]
 name = "synthetic"
@@ -202,7 +202,7 @@ gap = 1.0
 name = "gap_shift"
 lambda = [0.0, 0.25, 0.5, 0.75, 1.0]
 
-# seed 004's probe (SGD, momentum 0.9, early stopping on validation loss) with the
+# the modality-gap paper's probe (SGD, momentum 0.9, early stopping on validation loss) with the
 # quickstart's step: at the paper's lr 3e-4 it needs over 1,000 epochs on these data
 [[fusions]]
 name = "linear_probe"
@@ -215,7 +215,7 @@ primary = "auroc"
 
 @pytest.mark.slow
 def test_closing_the_gap_does_not_hurt_the_linear_probe(tmp_path, monkeypatch):
-    """Seed 004: some lambda in (0, 1] gives a test AUROC at least lambda = 0's (mean of 3 seeds).
+    """The modality-gap paper: some lambda in (0, 1] gives a test AUROC at least lambda = 0's (mean of 3 seeds).
 
     Measured here (mean of seeds 0-2): lambda 0: 0.700, 0.25: 0.707, 0.5: 0.714,
     0.75: 0.718, 1.0: 0.719. The gain is one of optimisation within this training budget:
@@ -238,7 +238,7 @@ def test_closing_the_gap_does_not_hurt_the_linear_probe(tmp_path, monkeypatch):
     assert sorted(auroc) == [0.0, 0.25, 0.5, 0.75, 1.0]
     assert 0.6 < auroc[0.0] < 0.9, auroc  # neither chance nor solved
     assert max(auroc[lam] for lam in auroc if lam > 0) >= auroc[0.0], auroc
-    # the runner's own gap diagnostics (train split, seed 004's ||Delta||) see the gap close
+    # the runner's own gap diagnostics (train split, the modality-gap paper's ||Delta||) see the gap close
     gaps: dict[float, list[float]] = {}
     for path in Path("results/gap_probe").glob("*.json"):
         result = json.loads(path.read_text())
@@ -252,7 +252,7 @@ def test_closing_the_gap_does_not_hurt_the_linear_probe(tmp_path, monkeypatch):
     assert ratios[-1] < 0.1, ratios
 
 
-# ---- seed 000's L_reg on late_joint's branches --------------------------------------------
+# ---- Restrepo et al.'s L_reg on late_joint's branches --------------------------------------------
 
 def test_l_reg_is_half_the_mean_squared_branch_distance_times_its_weight():
     image = torch.tensor([[0.0, 0.0], [1.0, 1.0]])
@@ -341,7 +341,7 @@ hidden = 8
     assert "branch" in early["error"]["message"] and "late_joint" in early["error"]["message"]
 
 
-# ---- noise: seed 000 step 1 ---------------------------------------------------------------
+# ---- noise: Restrepo et al. step 1 ---------------------------------------------------------------
 
 def test_noise_goes_to_train_only_by_default():
     train, val, test = paired(100, "tr", 0), paired(40, "va", 1), paired(40, "te", 2)

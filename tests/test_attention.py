@@ -1,4 +1,4 @@
-"""PairDxFusion (``attention``, seed 001): attention over token vectors, fused with the image."""
+"""PairDxFusion (``attention``, the PairDx paper): attention over token vectors, fused with the image."""
 
 from __future__ import annotations
 

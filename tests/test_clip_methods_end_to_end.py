@@ -1,4 +1,4 @@
-"""The raw-input methods of seed 001 on a tiny CLIP built from a config: zero-shot with
+"""The raw-input methods of the PairDx paper on a tiny CLIP built from a config: zero-shot with
 class prompts and end-to-end fine-tuning, in one suite beside an embedding fusion."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Gap diagnostics: the numbers mean what seed 004 says, and every run stores them."""
+"""Gap diagnostics: the numbers mean what the modality-gap paper says, and every run stores them."""
 
 import json
 

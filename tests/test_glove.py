@@ -1,4 +1,4 @@
-"""The ``glove`` encoder: a local GloVe text file, seed 001's tokenisation, tokens + mean."""
+"""The ``glove`` encoder: a local GloVe text file, the PairDx paper's tokenisation, tokens + mean."""
 
 from __future__ import annotations
 
@@ -56,7 +56,7 @@ def glove_file(tmp_path: Path) -> Path:
     return write_glove(tmp_path / "glove.test.4d.txt")
 
 
-def test_tokenisation_is_seed_001s():
+def test_tokenisation_is_pairdx():
     assert tokenize("The CAT, sat!  Don't x-ray...") == ["the", "cat", "sat", "dont", "xray"]
     assert tokenize("") == [] and tokenize(" ?! ") == []
 

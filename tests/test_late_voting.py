@@ -1,4 +1,4 @@
-"""late_voting (seed 002): unimodal heads combined by mean, detection-rate or min-loss weights."""
+"""late_voting (Balaji, MVSA late fusion): unimodal heads combined by mean, detection-rate or min-loss weights."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""MVSA-Single / -Multiple loaders: seed 002's label rule, the annotator majority, mixed
+"""MVSA-Single / -Multiple loaders: Balaji's label rule, the annotator majority, mixed
 encodings, duplicate groups, bad samples, the missing-root message and the suites."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""OmniFuse (seed 003): DWFuse's omega weights, CRA imputation, TLA mining, missing
+"""OmniFuse (Wu et al., 2025): DWFuse's omega weights, CRA imputation, TLA mining, missing
 modalities read from masks, and the paper's two claims checked on synthetic data."""
 
 from __future__ import annotations

@@ -18,6 +18,12 @@ from mmbench.suite import load_suite
 REPO = Path(__file__).resolve().parents[1]
 #: suite -> runs: datasets x encoders x alignments x fusions (x missing rates) x seeds, where
 #: a fusion entry tied to some encoders / alignments counts only those
+#: how suites and references name the papers (the full references are in docs/papers.md)
+PAPER_NAMES = ("Restrepo et al.", "PairDx", "Balaji", "OmniFuse", "Modality-gap paper",
+               "The cone-effect / modality-gap paper")
+#: what users read: docs, suites, the code whose docstrings and descriptions `mmbench plugins` shows
+USER_FACING = ("README.md", "docs", "suites", "mmbench", "plugins", "examples", "benchmarks", "leaderboard")
+
 RUNS = {
     "lmic_cpu": 3 * (2 * 1 * 2 + 1 * 11 * 2 + 1 * 1 * 2) * 3,  # unaligned, CLIP's sweep, raw data
     "modality_gap": 4 * 8 * 11 * 1 * 5,
@@ -63,8 +69,8 @@ def test_every_reference_names_a_configuration_of_the_grid(name, offline):
     references = tomllib.loads(path.read_text()).get("report", {}).get("reference", [])
     missing = [(r["dataset"], r["config"]) for r in references if (r["dataset"], r["config"]) not in grid]
     assert not missing
-    assert all(r["source"].startswith("seed 00") for r in references)
-    if name != "modality_gap":  # seed 004 prints no number its grid measures (docs/papers.md)
+    assert all(r["source"].startswith(PAPER_NAMES) for r in references), "a reference names its paper"
+    if name != "modality_gap":  # the modality-gap paper prints no number its grid measures (docs/papers.md)
         assert references
 
 
@@ -80,7 +86,8 @@ def test_the_header_names_every_model_and_the_wall_time(name):
     """A user reads what to download from the comment atop the suite."""
     text = (REPO / "suites" / f"{name}.toml").read_text()
     header = "\n".join(line for line in text.splitlines() if line.startswith("#"))
-    assert "seed 00" in header.lower() and "wall time" in header.lower()
+    assert any(name in header for name in PAPER_NAMES) and "wall time" in header.lower()
+    assert "seed 00" not in header.lower()  # papers by name, not by an internal number
     models = set(re.findall(r'model = "(?:hf-hub:)?([^"]+)"', text))
     timm_tags = {f"timm/{m}" for m in models if "/" not in m}  # timm names its hub repos timm/<tag>
     hub_ids = {m for m in models if "/" in m} | timm_tags
@@ -155,4 +162,18 @@ def test_suite_runs_end_to_end_on_fixture_data_and_tiny_models(name, offline, ru
     assert "## Across datasets" in page
     if name == "lmic_cpu":  # the paper's numbers sit beside ours
         assert "f1 (paper)" in page and "(paper): the number the source prints" in page
-        assert "seed 000, Table 1" in page
+        assert "Restrepo et al., Table 1" in page
+
+
+def test_no_paper_is_named_by_an_internal_number():
+    """Issue 15: "seed 000" ... "seed 004" mean nothing to a user and read like random seeds;
+    every paper is named by its authors, year and short title."""
+    numbered = re.compile(r"seed[ _-]00[0-4]", re.IGNORECASE)  # not glove's "seed001-v1" cache key
+    found = []
+    for top in USER_FACING:
+        paths = [REPO / top] if (REPO / top).is_file() else sorted((REPO / top).rglob("*"))
+        for path in paths:
+            if path.suffix in (".py", ".md", ".toml", ".json", ".csv", ".txt") and path.is_file():
+                found += [f"{path.relative_to(REPO)}:{i}" for i, line in
+                          enumerate(path.read_text(encoding="utf-8").splitlines(), 1) if numbered.search(line)]
+    assert not found, found

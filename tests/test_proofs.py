@@ -74,7 +74,7 @@ def test_lazy_modality_concat_falls_below_the_strong_modality_and_dwfuse_does_no
 
 @pytest.mark.slow
 def test_late_voting_min_loss_is_at_least_the_better_single_modality(lazy):
-    """Proof 3 (seed 002): weights from validation keep late fusion at the better single
+    """Proof 3 (Balaji, MVSA late fusion): weights from validation keep late fusion at the better single
     modality's level, even when the other modality is weak."""
     auroc = lazy
     best_single = max(auroc["image_alone"], auroc["text_alone"])

@@ -84,7 +84,7 @@ def test_tabular_is_the_demographics_and_refuses_case_columns(flat):
         load(flat, tabular_columns=["Population", "2016/w03"])
 
 
-def test_tabular_false_gives_image_and_text_only_as_seed_000_fuses_them(flat):
+def test_tabular_false_gives_image_and_text_only_as_restrepo_et_al_fuse_them(flat):
     dataset = make(SatelliteBench, root=str(flat), tabular=False)
     table = dataset.load()
     assert dataset.raw_modalities() == ("image", "text")

@@ -435,13 +435,13 @@ dataset = "d"
 config = "- / - / early"
 metric = "f1"
 value = 0.886
-source = "seed 000, Table 1"
+source = "Restrepo et al. 2024, Table 1"
 """, "b.toml")
 
     suite = load_suite(path, load_registry())
 
     assert suite.report["reference"] == [{"dataset": "d", "config": "- / - / early", "metric": "f1",
-                                          "value": 0.886, "source": "seed 000, Table 1"}]
+                                          "value": 0.886, "source": "Restrepo et al., Table 1"}]
     assert suite.executor == {"kind": "dask", "address": "", "retries": 2, "local_cluster": {"n_workers": 2,
                                                                               "threads_per_worker": 1}}
     assert [r.run_id for r in suite.runs()] == [r.run_id for r in plain.runs()]

@@ -1,4 +1,4 @@
-"""The shared trainer: validation picks the epoch, class weights, seed 000's sizes."""
+"""The shared trainer: validation picks the epoch, class weights, Restrepo et al.'s sizes."""
 
 import numpy as np
 import pytest
@@ -22,7 +22,7 @@ def split(n, task="binary", seed=0, shift=1.0):
                      task=task, classes=("neg", "pos"))
 
 
-def test_seed_000_model_size_matches_the_paper():
+def test_low_resource_model_size_matches_the_paper():
     # BRSET + CLIP: 512 + 512 dims, early fusion with 128 hidden units, binary: 0.50 MB.
     model = EarlyMLP(1024, 128, 0.0, 1)
     assert round(model_mb(model), 2) == 0.50
@@ -68,7 +68,7 @@ def test_class_weights_are_inverse_to_class_counts():
     assert loss_function(binary, "none").pos_weight is None
 
 
-def test_data_mb_counts_every_batch_tensor_as_seed_000_defines_it():
+def test_data_mb_counts_every_batch_tensor_as_restrepo_et_al_define_it():
     train = split(130)
     report = train_classifier(EarlyMLP(8, 8, 0.0, 1), train, split(20, seed=1), config(epochs=1))
     # 130 rows x (8 float32 features + 1 float32 label)

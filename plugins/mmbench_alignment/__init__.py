@@ -1,5 +1,5 @@
-"""Built-in alignments: the identity, seed 004's gap shift (with seed 000's regulariser)
-and seed 000's noise injection. Kept cheap to import: numpy only."""
+"""Built-in alignments: the identity, the modality-gap paper's gap shift (with Restrepo et al.'s regulariser)
+and Restrepo et al.'s noise injection. Kept cheap to import: numpy only."""
 
 from mmbench import hookimpl
 from mmbench_alignment.gap_shift import GapShift

@@ -1,6 +1,6 @@
-"""Closing the modality gap by a lambda shift (seed 004, eqs. 1, 5 and 6; seed 000, 2.4.6).
+"""Closing the modality gap by a lambda shift (the modality-gap paper, eqs. 1, 5 and 6; Restrepo et al., 2.4.6).
 
-Seed 004 states the method cleanly. With unit-normalised image embeddings v and text
+The modality-gap paper states the method cleanly. With unit-normalised image embeddings v and text
 embeddings t, the gap vector is the difference of the modality centroids over the TRAIN
 split (eqs. 1 and 6)
 
@@ -15,12 +15,12 @@ mu_v - lambda/2 Delta, whose difference is (1 - lambda) * Delta: lambda = 0 leav
 (and, the inputs being normalised first, is the identity on unit vectors), lambda = 1
 closes it. The same Delta, estimated on train, is applied to validation and test.
 
-Seed 000 (section 2.4.6, step 2) proposes the same shift but writes it as
+Restrepo et al. (section 2.4.6, step 2) proposes the same shift but writes it as
 E' = E - lambda/2 * Gap for BOTH modalities with Gap = E[||E_text - E_image||], a scalar;
 taken literally that moves both modalities alike and cannot change the gap, so the
-harness follows seed 004's vector form, which is what the shift is meant to do.
+harness follows the modality-gap paper's vector form, which is what the shift is meant to do.
 
-Seed 000's optional regulariser (section 2.4.6, eq. 14) is offered as ``reg_weight``:
+Restrepo et al.'s optional regulariser (section 2.4.6, eq. 14) is offered as ``reg_weight``:
 when it is > 0, the fusion's training loss gains
 
     reg_weight * L_reg,    L_reg = 1/(2N) * sum_j ||b_text_j - b_image_j||^2,
@@ -29,15 +29,15 @@ over the N samples of each batch, where b_m are the fusion's per-modality branch
 (the paper's "decoupled late-fusion encoder's branch"), so it needs a fusion that
 exposes branches (``late_joint``); the runner refuses any other with advice.
 
-Seed 000's step 1 (Gaussian noise, see ``noise``) can be chained in front with
-``noise_sigma`` > 0, since a run has one alignment: the full seed 000 recipe is then
+Restrepo et al.'s step 1 (Gaussian noise, see ``noise``) can be chained in front with
+``noise_sigma`` > 0, since a run has one alignment: the full Restrepo et al. recipe is then
 noise -> shift -> renormalise, plus ``reg_weight`` for its loss.
 
-Default lambda = 0.5. Neither paper gives one value: seed 004 sweeps 0.0..1.0 and finds
+Default lambda = 0.5. Neither paper gives one value: the modality-gap paper sweeps 0.0..1.0 and finds
 that "moderate closure of the modality gap consistently improves" AUC while "full
-collapse" (lambda -> 1) sometimes degrades it, and seed 000 reports its best BRSET F1 at
+collapse" (lambda -> 1) sometimes degrades it, and Restrepo et al. reports its best BRSET F1 at
 lambda = 0.8. 0.5 is the middle of the sweep (half the gap closed): sweep
-``lambda = [0.0, 0.1, ..., 1.0]`` as seed 004 does to choose per task.
+``lambda = [0.0, 0.1, ..., 1.0]`` as the modality-gap paper does to choose per task.
 """
 
 from __future__ import annotations
@@ -52,13 +52,14 @@ from mmbench.params import Param
 from mmbench.plugin import Alignment
 from mmbench_alignment.noise import add_noise, unit_rows
 
-CITATION = ("Modality gap and cone effect in medical vision-language embeddings (seed 004), "
-            "eqs. 1, 5 and 6; low-resource multimodal embeddings (seed 000), section 2.4.6, "
+CITATION = ("Restrepo et al. 2026, on the cone effect and modality gap in medical vision-language embeddings "
+            "(arXiv 2603.17246), eqs. 1, 5 and 6; Restrepo et al. 2024, multimodal deep learning for "
+            "low-resource settings, section 2.4.6, "
             "eq. 14 (L_reg).")
 
 
 class BranchGapLoss:
-    """Seed 000's eq. 14 times its weight: weight * 1/(2N) * sum_j ||b_text_j - b_image_j||^2,
+    """Restrepo et al.'s eq. 14 times its weight: weight * 1/(2N) * sum_j ||b_text_j - b_image_j||^2,
     on a batch's per-modality branch outputs {modality: (N, k) tensor}."""
 
     def __init__(self, weight: float, image: str, text: str):
@@ -79,18 +80,18 @@ class BranchGapLoss:
 
 
 class GapShift(Alignment):
-    """Seed 004's lambda shift along the train gap vector, renormalised; optional seed 000 L_reg."""
+    """The modality-gap paper's lambda shift along the train gap vector, renormalised; optional Restrepo et al. L_reg."""
 
     name = "gap_shift"
     citation = CITATION
     parameters = (
         Param("lambda", float, 0.5, "fraction of the train modality gap to close, 0 (none) .. 1 "
-              "(centroids meet); seed 004 eq. 5; sweep 0.0..1.0", min=0.0, max=1.0),
-        Param("image", str, "image", "the image modality (v in seed 004)"),
-        Param("text", str, "text", "the text modality (t in seed 004)"),
-        Param("reg_weight", float, 0.0, "weight of seed 000's L_reg (eq. 14) on a fusion's branch "
+              "(centroids meet); the modality-gap paper eq. 5; sweep 0.0..1.0", min=0.0, max=1.0),
+        Param("image", str, "image", "the image modality (v in the modality-gap paper)"),
+        Param("text", str, "text", "the text modality (t in the modality-gap paper)"),
+        Param("reg_weight", float, 0.0, "weight of Restrepo et al.'s L_reg (eq. 14) on a fusion's branch "
               "outputs; 0: off. Needs a fusion with branches (late_joint)", min=0.0),
-        Param("noise_sigma", float, 0.0, "seed 000 step 1: std of Gaussian noise added to the "
+        Param("noise_sigma", float, 0.0, "Restrepo et al. step 1: std of Gaussian noise added to the "
               "train embeddings before the shift (0: off; the paper's value is 1.0)", min=0.0),
         Param("noise_seed", int, 0, "seed of that noise (per sample: seed, modality, sample id)"),
     )
@@ -113,14 +114,14 @@ class GapShift(Alignment):
         if di != dt:
             raise UserError(
                 f"gap_shift: {image!r} embeddings have {di} dimensions and {text!r} embeddings {dt}; "
-                "the gap vector Delta = mean(image) - mean(text) (seed 004 eq. 1) needs both in one "
+                "the gap vector Delta = mean(image) - mean(text) (the modality-gap paper eq. 1) needs both in one "
                 "shared space of equal dimension. Encode both with one vision-language model "
                 "(e.g. CLIP, whose image and text embeddings share a space), or use another alignment"
             )
         return image, text
 
     def _unit_and_noisy(self, data: SplitData, rows: np.ndarray) -> dict[str, np.ndarray]:
-        """The pair's present rows on the unit sphere (seed 004's v and t), plus seed 000's
+        """The pair's present rows on the unit sphere (the modality-gap paper's v and t), plus Restrepo et al.'s
         noise on ``rows`` when noise_sigma > 0."""
         features = dict(data.features)
         for m in (self.params["image"], self.params["text"]):
@@ -142,9 +143,9 @@ class GapShift(Alignment):
             present = train.present(m)
             if not present.any():
                 raise UserError(f"gap_shift: no training sample has the {m!r} modality, so its "
-                                "centroid (seed 004 eq. 1) is undefined; lower the missing rate")
+                                "centroid (the modality-gap paper eq. 1) is undefined; lower the missing rate")
             means[m] = features[m][present].astype(np.float64).mean(axis=0)
-        #: Seed 004 eq. 1 / 6: the gap vector, from the train split only.
+        #: The modality-gap paper eq. 1 / 6: the gap vector, from the train split only.
         self.delta = means[image] - means[text]
 
     def transform(self, data: SplitData) -> SplitData:

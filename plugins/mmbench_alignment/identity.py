@@ -5,7 +5,7 @@ from mmbench.plugin import Alignment
 
 
 class NoAlignment(Alignment):
-    """Leave the embeddings as the encoders produced them (lambda = 0 in seed 004)."""
+    """Leave the embeddings as the encoders produced them (lambda = 0 in the modality-gap paper)."""
 
     name = "none"
     identity = True

@@ -1,4 +1,4 @@
-"""Seed 000's step 1 of its embedding alignment (section 2.4.6): Gaussian noise injection.
+"""Restrepo et al.'s step 1 of its embedding alignment (section 2.4.6): Gaussian noise injection.
 
     E'_Text = E_Text + theta_t,   E'_Image = E_Image + theta_i,   theta ~ N(0, sigma^2 I)
 
@@ -25,7 +25,7 @@ from mmbench.errors import UserError
 from mmbench.params import Param
 from mmbench.plugin import Alignment
 
-SEED_000 = ("Low-resource multimodal embeddings (seed 000), section 2.4.6 'Embedding Alignment & "
+LOW_RESOURCE = ("Restrepo et al. 2024, multimodal deep learning for low-resource settings (vector embedding alignment), section 2.4.6 'Embedding Alignment & "
             "Shift, Semantic Robustness', step 1 (noise injection).")
 
 
@@ -66,21 +66,21 @@ def add_noise(data: SplitData, rows: np.ndarray, modalities: list[str], sigma: f
 
 
 class GaussianNoise(Alignment):
-    """Seed 000 step 1: add N(0, sigma^2) noise to the embeddings, on the train split by default."""
+    """Restrepo et al. step 1: add N(0, sigma^2) noise to the embeddings, on the train split by default."""
 
     name = "noise"
-    citation = SEED_000
+    citation = LOW_RESOURCE
     parameters = (
         Param("sigma", float, 1.0, "standard deviation of the noise per coordinate "
-              "(seed 000: N(0, 1), i.e. 1.0; on unit vectors in d dims its norm is ~sqrt(d))", min=0.0),
+              "(Restrepo et al., 2024: N(0, 1), i.e. 1.0; on unit vectors in d dims its norm is ~sqrt(d))", min=0.0),
         Param("splits", str, "train", "where the noise goes: the train split only (augmentation, "
               "the default) or all splits", choices=("train", "all")),
         Param("seed", int, 0, "seed of the noise; each sample's draw depends on it, the modality "
               "and the sample id only"),
-        Param("modalities", list, [], "modalities to perturb; empty: all of them (seed 000: "
+        Param("modalities", list, [], "modalities to perturb; empty: all of them (Restrepo et al., 2024: "
               "both image and text)"),
         Param("renormalize", bool, False, "scale every present row of the perturbed modalities, in "
-              "every split, to unit norm after the noise (seed 000 renormalises only after its "
+              "every split, to unit norm after the noise (Restrepo et al. renormalises only after its "
               "shift, step 2)"),
     )
 

@@ -1,4 +1,4 @@
-"""Built-in datasets: generated data for tests and method checks, the seed papers' real
+"""Built-in datasets: generated data for tests and method checks, the papers' real
 datasets read from the folders users downloaded (docs/datasets.md), and two generic
 loaders (`table` for any CSV / Parquet of samples, `embeddings_table` for precomputed
 vectors)."""

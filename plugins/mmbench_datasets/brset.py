@@ -1,7 +1,7 @@
 """BRSET and mBRSET: Brazilian retinal fundus photos with patient metadata (PhysioNet).
 
-Both come from the same group with the same ICDR grading, and the seed papers use them
-the same way (seed 000: BRSET binary DR; seed 004: BRSET and mBRSET binary DR), so one
+Both come from the same group with the same ICDR grading, and the papers use them
+the same way (Restrepo et al., 2024: BRSET binary DR; the modality-gap paper: BRSET and mBRSET binary DR), so one
 module reads both: a label CSV, a folder of JPEGs named in it, a patient id to group by.
 
 - BRSET (``brset``): ``labels.csv`` (renamed ``labels_brset.csv`` / ``label_brset.csv``
@@ -48,11 +48,11 @@ DR_CLASSES = {"dr_binary": ("no_dr", "dr"), "dr_3class": ("no_dr", "npdr", "pdr"
 DR_RULES = {"dr_binary": "{grade} 0 -> no_dr, 1-4 -> dr",
             "dr_3class": "{grade} 0 -> no_dr, 1-3 -> npdr (non-proliferative), 4 -> pdr (proliferative)"}
 TEMPLATE = Param("template", str, "leak_free", "text built from metadata: 'leak_free' (demographics, "
-                 "comorbidities, diabetes duration, insulin) or 'paper' (the seed papers' prompt; for "
+                 "comorbidities, diabetes duration, insulin) or 'paper' (the papers' prompt; for "
                  "BRSET it also states the fundus findings, which correlate with DR)",
                  choices=("leak_free", "paper"))
 
-#: the authors' BRSET prompt (seed 000), field by field; the leak-free one is its first sentence
+#: the authors' BRSET prompt (Restrepo et al., 2024), field by field; the leak-free one is its first sentence
 BRSET_PAPER = (
     "An image from the {eye} eye of a {sex} patient, aged {age} years, {comorbidities}, {diabetes_time}, "
     "{insulin}. The optic disc is {optic_disc}, vessels are {vessels}, and the macula is {macula}. "
@@ -301,7 +301,7 @@ class Brset(_FundusDataset):
         return flags, None
 
     def text_fields(self, row: dict[str, Any], columns: _Columns) -> dict[str, str]:
-        """The authors' wording per field (seed 000's preprocessing): 1 -> "present" for the
+        """The authors' wording per field (Restrepo et al.'s preprocessing): 1 -> "present" for the
         findings and also for optic disc / vessels / macula (where 1 means normal)."""
         get = lambda name: row[columns.need(name)]  # noqa: E731
         age = _number(get("patient_age"))
@@ -365,7 +365,7 @@ class Mbrset(_FundusDataset):
         return loading.is_missing(row[columns.need(self.GRADE_COLUMN)])
 
     def text_fields(self, row: dict[str, Any], columns: _Columns) -> dict[str, str]:
-        """The authors' mBRSET prompt (seed 004's code), field by field; yes/no columns read
+        """The authors' mBRSET prompt (the modality-gap paper's code), field by field; yes/no columns read
         as 1/0 too."""
         get = lambda name: row[columns.need(name)]  # noqa: E731
         side = str(get("laterality")).strip().lower()

@@ -14,11 +14,11 @@ what they share:
   upper- and lower-case folders, ...): the tree is indexed once per loader. An image
   found twice is the one with the smallest relative path, so the choice is stable.
 
-The label is ``dx``. The text is the seed paper's metadata sentence; its ``dx_type``
+The label is ``dx``. The text is Restrepo et al.'s metadata sentence; its ``dx_type``
 (how the diagnosis was confirmed: histopathology for most melanomas, follow-up for nevi)
 is nearly a label by itself, so the default template leaves it out, and the tabular
-modality carries it only when asked. ``tabular_columns = []`` drops the table: seed 000 and
-seed 004 fuse image and text only. Several images show one lesion: ``lesion_id`` is the
+modality carries it only when asked. ``tabular_columns = []`` drops the table: Restrepo et al. and
+the modality-gap paper fuse image and text only. Several images show one lesion: ``lesion_id`` is the
 group, so no lesion crosses splits. HAM10000 has no official split (the ISIC 2018 test
 images are a separate set), so the runner's seeded, stratified, grouped split applies.
 """
@@ -66,7 +66,7 @@ class Ham10000(Dataset):
     parameters = (
         loading.ROOT,
         Param("template", str, "leak_free", "text template: 'leak_free' (age, sex, localization) or 'paper' "
-              "(the seed paper's, which starts with dx_type and so nearly states the label)",
+              "(Restrepo et al.'s, which starts with dx_type and so nearly states the label)",
               choices=tuple(TEMPLATES)),
         Param("tabular_columns", list, ["age", "sex", "localization"], "metadata columns of the tabular "
               f"modality, from {', '.join(TABULAR)} (dx_type nearly states the label: add it knowingly); "

@@ -1,5 +1,5 @@
 """MIMIC-CXR-JPG: chest X-rays with CheXpert labels, the radiology report as text and the
-DICOM metadata as the tabular modality (seed 004's multilabel task).
+DICOM metadata as the tabular modality (the modality-gap paper's multilabel task).
 
 Layout read (PhysioNet ``mimic-cxr-jpg`` 2.0.0 / 2.1.0; the CSVs as published, ``.csv.gz``,
 or unpacked, ``.csv``):
@@ -43,7 +43,7 @@ ACCESS = ("PhysioNet credentialed access: CITI data-research training and the Ph
 METADATA = "mimic-cxr-2.0.0-metadata.csv"
 CHEXPERT = "mimic-cxr-2.0.0-chexpert.csv"
 SPLIT = "mimic-cxr-2.0.0-split.csv"
-#: seed 004's five findings
+#: the modality-gap paper's five findings
 SEED_LABELS = ["Atelectasis", "Cardiomegaly", "Consolidation", "Edema", "Pleural Effusion"]
 #: which report sections form the text; "none" drops the text modality
 REPORT_SECTIONS = ("indication", "findings_impression", "findings", "impression", "full", "none")
@@ -116,7 +116,7 @@ class MimicCxr(Dataset):
                 "radiographs, arXiv:1901.07042 (2019)")
     parameters = (
         loading.ROOT,
-        Param("labels", list, SEED_LABELS, "CheXpert columns to predict (default: seed 004's five)"),
+        Param("labels", list, SEED_LABELS, "CheXpert columns to predict (default: the modality-gap paper's five)"),
         Param("uncertain", str, "zero", "a -1 (uncertain) label: 'zero' reads 0 (U-Zeros), 'one' reads 1 "
               "(U-Ones), 'ignore' drops the image when any chosen label is uncertain",
               choices=("zero", "one", "ignore")),

@@ -1,5 +1,5 @@
 """MIMIC in-hospital mortality after the first 48 h of an ICU stay (mimic3-benchmarks /
-MedFuse; OmniFuse's EHR + CXR + report task, seed 003).
+MedFuse; OmniFuse's EHR + CXR + report task, the OmniFuse paper).
 
 Layout read under ``root`` (the folder holding ``in-hospital-mortality/``, or that folder):
 

@@ -9,7 +9,7 @@ folder or its parent)::
     data/{ID}.jpg         the tweet's image
     data/{ID}.txt         the tweet's text, in UTF-8, UTF-8 with BOM or Windows-1252 file by file
 
-One label per pair, by seed 002's rule: a pair whose text and image labels contradict
+One label per pair, by Balaji's rule: a pair whose text and image labels contradict
 (positive vs negative) is dropped; neutral + positive / negative takes the non-neutral
 label; agreeing labels stay. MVSA-Multiple first takes, for the text and for the image
 separately, the label at least two of the three annotators gave; a modality without such
@@ -38,7 +38,7 @@ CLASSES = ("negative", "neutral", "positive")
 PUBLISHED = ("http://mcrlab.net/research/mvsa-sentiment-analysis-on-multi-view-social-data/ "
              "(MCRLab, University of Ottawa)")
 ACCESS = "free for research use; cite Niu et al., 'Sentiment Analysis on Multi-View Social Data', MMM 2016"
-RULE = ("seed 002: text and image label agree -> that label; neutral + positive/negative -> the "
+RULE = ("Balaji: text and image label agree -> that label; neutral + positive/negative -> the "
         "non-neutral one; positive vs negative -> dropped")
 #: a retweet prefix and links: what differs between copies of one tweet
 _NOISE = re.compile(r"^rt @\w+:?|https?://\S+|@\w+")
@@ -148,7 +148,7 @@ class _Mvsa(Dataset):
 
 
 class MvsaSingle(_Mvsa):
-    """MVSA-Single: tweets (text + image), one annotator, 3 sentiments by seed 002's rule."""
+    """MVSA-Single: tweets (text + image), one annotator, 3 sentiments by Balaji's rule."""
 
     name = "mvsa_single"
     annotators = 1
@@ -156,7 +156,7 @@ class MvsaSingle(_Mvsa):
 
 
 class MvsaMultiple(_Mvsa):
-    """MVSA-Multiple: tweets (text + image), 3 annotators by majority, then seed 002's rule."""
+    """MVSA-Multiple: tweets (text + image), 3 annotators by majority, then Balaji's rule."""
 
     name = "mvsa_multiple"
     annotators = 3

@@ -1,4 +1,4 @@
-"""PairDx (seed 001): 22,665 medical image-caption pairs in six document classes, from
+"""PairDx (2025): 22,665 medical image-caption pairs in six document classes, from
 MultiCaRe case reports; Zenodo record 17452236.
 
 The record's exact file layout could not be read here (no network), so the loader is
@@ -60,7 +60,7 @@ LABEL_COLUMNS = ("label", "class", "modality", "category")
 ID_COLUMNS = ("image_id", "pair_id", "uid")
 GROUP_COLUMNS = ("case_id", "patient_id", "article_id", "pmcid")
 PUBLISHED = "https://zenodo.org/records/17452236"
-ACCESS = "open access on Zenodo; cite seed 001 and MultiCaRe"
+ACCESS = "open access on Zenodo; cite the PairDx paper and MultiCaRe"
 
 
 class PairDx(Dataset):
@@ -69,7 +69,7 @@ class PairDx(Dataset):
     name = "pairdx"
     modalities = ("image", "text", "tabular")
     task_kinds = ("multiclass",)
-    citation = "PairDx (seed 001), Zenodo record 17452236"
+    citation = "PairDx (2025), Zenodo record 17452236"
     parameters = (
         loading.ROOT,
         Param("csv", str, "", "the table, relative to root (CSV / TSV / Parquet); empty: pairdx.csv, "

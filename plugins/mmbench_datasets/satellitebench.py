@@ -1,6 +1,6 @@
 """SatelliteBench (PhysioNet ``multimodal-satellite-data``): Sentinel-2 images of 81
 Colombian municipalities, one per epidemiological week 2016-2018, with municipality
-metadata and weekly dengue case counts. Seed 000's binary task: a week is 1 when its
+metadata and weekly dengue case counts. Restrepo et al.'s binary task: a week is 1 when its
 dengue cases are above the municipality's median weekly count.
 
 Layout read (the PhysioNet page could not be opened here; these are the documented
@@ -24,8 +24,8 @@ column gives the label. The median is over every week of the municipality in
 strict. The text says where and when the image was taken and the municipality's
 demographics, and never the cases or the label (the authors' first template did; it is
 not offered). Weekly case columns are never tabular features either; ``tabular = false``
-drops the table (seed 000 fuses image and text only). Groups are
-municipalities; there is no official split (seed 000 used a random 80/20 split, which
+drops the table (Restrepo et al. fuses image and text only). Groups are
+municipalities; there is no official split (Restrepo et al. used a random 80/20 split, which
 puts weeks of one municipality on both sides: the runner's grouped split does not).
 """
 
@@ -72,7 +72,7 @@ class SatelliteBench(Dataset):
         Param("tabular_columns", list, [], "metadata columns for the tabular modality; empty: every column but "
               "the code, the name and the weekly cases (population, demographic percentages)"),
         Param("tabular", bool, True, "give the metadata table as a tabular modality; false: image and text "
-              "only, as seed 000 (an empty tabular_columns means every demographic column, not none)"),
+              "only, as Restrepo et al. (an empty tabular_columns means every demographic column, not none)"),
         Param("image_suffixes", list, [".tiff", ".tif"], "image file suffixes to read (e.g. ['.jpg'] for RGB copies)"),
         loading.ON_BAD_SAMPLE,
     )

@@ -4,12 +4,12 @@ Each class (or label) has one direction per modality on the unit sphere; a sampl
 class direction times the modality's signal plus isotropic noise of unit expected norm,
 normalised. ``signal`` sets how informative a modality is (0: a "lazy" modality with
 none). ``cone`` pulls every vector of a modality toward one shared direction, which
-tightens the cone (raises the mean resultant length R, seed 004); ``gap`` moves the
+tightens the cone (raises the mean resultant length R, the modality-gap paper); ``gap`` moves the
 modalities' shared directions apart, which opens a modality gap. Everything is
 determined by ``seed``, so every run of a suite sees the same data.
 
 ``sequence_length > 0`` adds token vectors for one modality (``DatasetTable.sequences``),
-the input of attention fusions such as PairDxFusion (seed 001): each sample has between
+the input of attention fusions such as PairDxFusion (PairDx, 2025): each sample has between
 ceil(T/2) and T real tokens, left-aligned and zero-padded to T like padded GloVe captions.
 ``signal_tokens`` of them, at random positions, carry the class signal (the modality's
 class directions times ``token_signal`` plus unit-norm noise, normalised); the rest are

@@ -1,6 +1,6 @@
 """Text embeddings from a decoder-only language model (LLaMA-2, GPT-2, Mistral, ... any
 Hugging Face causal LM): the last hidden state pooled over each text's tokens, with an
-int8 weight option so a 7B model fits a laptop. Seed 000 embeds text this way with
+int8 weight option so a 7B model fits a laptop. Restrepo et al. embeds text this way with
 LLaMA-2-7B in 8 bits.
 
 Model: a local folder or a hub id already in the local Hugging Face cache

@@ -1,10 +1,10 @@
-"""GloVe word vectors from a local text file, pooled and as token sequences (seed 001).
+"""GloVe word vectors from a local text file, pooled and as token sequences (PairDx, 2025).
 
 The file is the standard ``glove.*.txt`` format: one word per line followed by its
 floats, separated by single spaces (a word2vec-style first line ``N D`` is recognised and
 skipped). Nothing is downloaded: ``path`` names the file.
 
-Tokenisation is seed 001's (PairDx, section 3.4): lower-case, strip ASCII punctuation
+Tokenisation is the PairDx paper's (PairDx, section 3.4): lower-case, strip ASCII punctuation
 (``string.punctuation``: "don't" -> "dont", "x-ray" -> "xray"), split on whitespace,
 truncate to the first ``max_tokens`` words (32 in the paper) and pad. Each text gives
 
@@ -61,13 +61,13 @@ _LOCK = threading.Lock()
 
 
 def tokenize(text: str) -> list[str]:
-    """Seed 001's tokenisation (before truncation): lower-case, punctuation stripped,
+    """The PairDx paper's tokenisation (before truncation): lower-case, punctuation stripped,
     whitespace split."""
     return text.lower().translate(_STRIP).split()
 
 
 class Glove(Encoder):
-    """GloVe word vectors (local file): token sequences for attention + their mean (seed 001).
+    """GloVe word vectors (local file): token sequences for attention + their mean (PairDx, 2025).
 
     Texts are lower-cased, stripped of punctuation, split on whitespace and truncated /
     padded to ``max_tokens``; each word is looked up in the GloVe file named by ``path``.
@@ -84,7 +84,7 @@ class Glove(Encoder):
         Param("path", Path, Param.REQUIRED, "the GloVe text file (glove.*.txt: a word and its "
               "floats per line)", must_exist=True),
         Param("max_tokens", int, 32, "words kept per text: longer texts are truncated, shorter "
-              "ones padded (seed 001: 32)", min=1, max=4096),
+              "ones padded (PairDx, 2025: 32)", min=1, max=4096),
         Param("unknown", str, "skip", "words not in the file: 'skip' masks them out, 'zero' "
               "keeps them as real zero vectors", choices=("skip", "zero")),
     )

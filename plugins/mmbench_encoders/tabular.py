@@ -27,7 +27,7 @@ def as_frame(items: Any):
 class Tabular(Encoder):
     """Standardise numeric columns and one-hot encode categorical ones, learned on train.
 
-    Metadata (age, sex, site, comorbidities) is a modality of its own in the seed papers;
+    Metadata (age, sex, site, comorbidities) is a modality of its own in the papers;
     this turns a split's rows (a pandas DataFrame, or a list of dicts) into vectors a fusion
     can read. Everything is learned from the TRAIN split only:
 

@@ -1,4 +1,4 @@
-"""PairDxFusion (seed 001): self-attention over the caption's token vectors, fused with
+"""PairDxFusion (PairDx, 2025): self-attention over the caption's token vectors, fused with
 the image vector by an MLP, trained with AdamW and a OneCycleLR schedule.
 
 The class holds metadata and parameters; its torch module is in ``attention_modules.py``,
@@ -18,12 +18,12 @@ from mmbench.params import Param
 from mmbench.torch_fusion import TorchFusion
 from mmbench.train_config import FitReport, TrainConfig
 
-SEED_001 = ("PairDx (seed 001), sections 3.4-3.5: PairDxFusion, ResNet-18 image features and "
+PAIRDX = ("PairDx 2025 (PairDxCLIP vs PairDxFusion, medical image-caption pairs), sections 3.4-3.5: PairDxFusion, ResNet-18 image features and "
             "GloVe token vectors with scaled dot-product self-attention, concatenated into an MLP.")
 
 
 class PairDxFusion(TorchFusion):
-    """Attention-pooled text tokens + image vector -> MLP (PairDxFusion, seed 001).
+    """Attention-pooled text tokens + image vector -> MLP (PairDxFusion, the PairDx paper).
 
     The text modality must come with token vectors (``SplitData.sequences``; the paper:
     300-d GloVe vectors, captions truncated or zero-padded to 32 tokens). They go through
@@ -43,26 +43,26 @@ class PairDxFusion(TorchFusion):
     """
 
     name = "attention"
-    citation = SEED_001
+    citation = PAIRDX
     parameters = (
         Param("text_modality", str, "text", "modality whose token vectors feed the attention"),
         Param("image_modality", str, "image", "modality whose pooled vector is the image side"),
-        Param("attention_dim", int, 256, "size of Q, K, V and the text representation (seed 001: 256)",
+        Param("attention_dim", int, 256, "size of Q, K, V and the text representation (PairDx, 2025: 256)",
               min=1, max=4096),
         Param("image_hidden", int, 0, "Linear -> ReLU of this size on the image vector before "
-              "fusion (0: the vector as it is, as in seed 001)", min=0, max=4096),
-        Param("hidden", int, 256, "hidden units of the fusion MLP (not given in seed 001)",
+              "fusion (0: the vector as it is, as in the PairDx paper)", min=0, max=4096),
+        Param("hidden", int, 256, "hidden units of the fusion MLP (not given in the PairDx paper)",
               min=1, max=4096),
-        Param("dropout", float, 0.3, "dropout of the fusion MLP (not given in seed 001)",
+        Param("dropout", float, 0.3, "dropout of the fusion MLP (not given in the PairDx paper)",
               min=0.0, max=0.95),
-        Param("schedule", str, "onecycle", "learning-rate schedule (seed 001: OneCycleLR with "
+        Param("schedule", str, "onecycle", "learning-rate schedule (PairDx, 2025: OneCycleLR with "
               "PyTorch's defaults, peak = the training lr)", choices=("onecycle", "constant")),
         Param("pct_start", float, 0.3, "OneCycleLR: fraction of the steps spent raising the lr "
               "(PyTorch's default)", min=0.01, max=0.99),
         Param("pooled_fallback", bool, False, "without token vectors, read the text modality's "
               "pooled vector as a one-token sequence (not the paper's method)"),
     )
-    # Seed 001, section 3.5 (the peak of the OneCycleLR schedule is the lr).
+    # The PairDx paper, section 3.5 (the peak of the OneCycleLR schedule is the lr).
     train_defaults = {"optimizer": "adamw", "lr": 1e-3, "weight_decay": 0.01, "batch_size": 128,
                       "epochs": 20}
 
@@ -134,7 +134,7 @@ class PairDxFusion(TorchFusion):
         return report
 
     def configure_optimizer(self, model, config, steps_per_epoch):
-        """AdamW from the training settings, and seed 001's OneCycleLR (PyTorch defaults,
+        """AdamW from the training settings, and the PairDx paper's OneCycleLR (PyTorch defaults,
         peak = the training lr) stepped after every optimisation step."""
         from mmbench.training import make_optimizer
 

@@ -1,4 +1,4 @@
-"""torch modules of PairDxFusion (seed 001, section 3.5): attention over token vectors.
+"""torch modules of PairDxFusion (PairDx, 2025, section 3.5): attention over token vectors.
 
 Inputs are the dict the fusion's ``model_inputs`` builds: the image modality's pooled
 vector under its name, and for the text modality its token vectors under "seq/<text>"
@@ -14,7 +14,7 @@ from torch import nn
 class MaskedSelfAttention(nn.Module):
     """Scaled dot-product self-attention pooled to one vector per sequence.
 
-    Seed 001, section 3.4: the token matrix X (L x d) is linearly projected to Q, K and V,
+    The PairDx paper, section 3.4: the token matrix X (L x d) is linearly projected to Q, K and V,
     and Attention(Q, K, V) = softmax(Q K^T / sqrt(d_k)) V (Vaswani et al., the paper's
     reference [50]), single head, d_k = ``dim``. Padded tokens are never keys (their
     scores are set to the lowest float before the softmax) and never enter the pooled
@@ -45,7 +45,7 @@ class MaskedSelfAttention(nn.Module):
 class PairDxModel(nn.Module):
     """PairDxFusion: image vector and attention-pooled text, concatenated, then the MLP head.
 
-    Seed 001, section 3.5: "The image and text feature vectors are concatenated and fed
+    The PairDx paper, section 3.5: "The image and text feature vectors are concatenated and fed
     into a Fusion Module ... two fully connected layers with ReLU activations and
     regularization (BatchNorm1d, Dropout)": Linear(d_image + dim, hidden) -> BatchNorm1d
     -> ReLU -> Dropout -> Linear(hidden, C). The image vector enters as it is (the paper

@@ -1,14 +1,14 @@
 """Baselines a fusion leaderboard needs: the best single modality, and OmniFuse's
 comparison fusions (Concat, Sum, SE-Gate).
 
-OmniFuse (seed 003, Table 2) shows fusing by concatenation can be WORSE than the best
+OmniFuse (Wu et al., 2025, Table 2) shows fusing by concatenation can be WORSE than the best
 single modality ("modality laziness"): MIMIC mortality AUROC 0.811 for EHR+CXR+REP
 concatenated against 0.828 for EHR alone. A leaderboard without ``unimodal`` rows cannot
 show that, and one without Concat / Sum / SE-Gate cannot place a new method where the
 paper's Table 3 does.
 
 Each class holds metadata and parameters only; its torch module is built on first use
-(``baseline_modules.py``; ``unimodal`` reuses seed 000's early block from ``modules.py``).
+(``baseline_modules.py``; ``unimodal`` reuses Restrepo et al.'s early block from ``modules.py``).
 """
 
 from __future__ import annotations
@@ -20,28 +20,28 @@ from mmbench.errors import UserError
 from mmbench.params import Param
 from mmbench.torch_fusion import TorchFusion
 
-SEED_000 = ("Low-resource multimodal embeddings (seed 000), section 2.4: the early-fusion block "
+LOW_RESOURCE = ("Restrepo et al. 2024, multimodal deep learning for low-resource settings, section 2.4: the early-fusion block "
             "Linear -> ReLU -> Dropout -> BatchNorm1d -> Linear.")
-SEED_003 = ("Wu et al., OmniFuse, Information Fusion 117 (2025) 102890 (seed 003), section 4.4 "
+OMNIFUSE_PAPER = ("Wu et al., OmniFuse, Information Fusion 117 (2025) 102890, section 4.4 "
             "and Table 3: comparison fusion methods.")
 SE_NET = "Hu, Shen, Sun, Squeeze-and-excitation networks, CVPR 2018 (OmniFuse ref. [60])."
-# OmniFuse gives no layer sizes for its baselines: seed 000's hidden size and dropout are used.
+# OmniFuse gives no layer sizes for its baselines: Restrepo et al.'s hidden size and dropout are used.
 HIDDEN = Param("hidden", int, 128, "hidden units of the classifier and of each modality's "
-               "projection (OmniFuse gives none; seed 000's 128)", min=1, max=65536)
-DROPOUT = Param("dropout", float, 0.0, "dropout probability in the classifier (seed 000: 0.0)",
+               "projection (OmniFuse gives none; Restrepo et al.'s 128)", min=1, max=65536)
+DROPOUT = Param("dropout", float, 0.0, "dropout probability in the classifier (Restrepo et al., 2024: 0.0)",
                 min=0.0, max=0.95)
 
 
 class Unimodal(TorchFusion):
-    """One modality only, through seed 000's early-fusion MLP: the single-modality baseline.
+    """One modality only, through Restrepo et al.'s early-fusion MLP: the single-modality baseline.
 
     Fusion earns its place on a leaderboard only by beating the best of these (OmniFuse,
-    seed 003, Table 2). The other modalities are never handed to the model: ``model_inputs``
+    the OmniFuse paper, Table 2). The other modalities are never handed to the model: ``model_inputs``
     passes the chosen one alone, so they cannot change a prediction.
     """
 
     name = "unimodal"
-    citation = f"{SEED_003} Table 2 (dominant uni-modality); model: {SEED_000}"
+    citation = f"{OMNIFUSE_PAPER} Table 2 (dominant uni-modality); model: {LOW_RESOURCE}"
     example_params = {"modality": "text"}
     parameters = (
         Param("modality", str, Param.REQUIRED, "the one modality to use, e.g. \"text\""),
@@ -80,13 +80,13 @@ class Unimodal(TorchFusion):
 class Concat(TorchFusion):
     """OmniFuse's Concatenate: concat(embeddings) -> Linear -> ReLU -> Dropout -> Linear.
 
-    "Concatenate involves concatenating the multimodal embeddings directly" (seed 003, 4.4).
-    It is seed 000's ``early`` without the BatchNorm, and shares its classifier with ``sum``
+    "Concatenate involves concatenating the multimodal embeddings directly" (Wu et al., 2025, 4.4).
+    It is Restrepo et al.'s ``early`` without the BatchNorm, and shares its classifier with ``sum``
     and ``se_gate`` so the three differ only in the fusion operator.
     """
 
     name = "concat"
-    citation = SEED_003
+    citation = OMNIFUSE_PAPER
     parameters = (HIDDEN, DROPOUT)
 
     def build_model(self, in_dims, n_outputs):
@@ -98,14 +98,14 @@ class Concat(TorchFusion):
 class Sum(TorchFusion):
     """OmniFuse's Sum: sum_m ReLU(Linear_m(x_m)) in a shared space -> the same classifier.
 
-    "Sum refers to summing the multimodal embeddings" (seed 003, 4.4); embeddings of
+    "Sum refers to summing the multimodal embeddings" (Wu et al., 2025, 4.4); embeddings of
     different sizes are first projected to ``hidden`` units. The projection has a ReLU
     because a sum of purely linear projections equals one Linear on the concatenation,
     i.e. ``concat`` again (see ``baseline_modules.projections``).
     """
 
     name = "sum"
-    citation = SEED_003
+    citation = OMNIFUSE_PAPER
     parameters = (HIDDEN, DROPOUT)
 
     def build_model(self, in_dims, n_outputs):
@@ -124,7 +124,7 @@ class SEGate(TorchFusion):
     """
 
     name = "se_gate"
-    citation = f"{SEED_003} {SE_NET}"
+    citation = f"{OMNIFUSE_PAPER} {SE_NET}"
     parameters = (
         HIDDEN,
         DROPOUT,

@@ -1,6 +1,6 @@
 """End-to-end fine-tuning of the encoders' backbones with a fusion head, on raw inputs.
 
-Seed 000's "raw data" baseline (ViT and BERT fine-tuned end to end) and seed 001's
+Restrepo et al.'s "raw data" baseline (ViT and BERT fine-tuned end to end) and the PairDx paper's
 PairDxCLIP (both CLIP towers unfrozen, AdamW, gradient clipping at 1.0): the upper
 reference that frozen-embedding fusions are measured against, and its cost (time per
 epoch, model size) is part of what is compared.
@@ -19,7 +19,7 @@ from mmbench.params import Param
 from mmbench.plugin import Encoder, Fusion
 from mmbench.train_config import FitReport, TrainConfig
 
-CITATION = ("Seed 000 (raw-data baseline: ViT + BERT fine-tuned end to end) and PairDx (seed 001: "
+CITATION = ("Restrepo et al. (raw-data baseline: ViT + BERT fine-tuned end to end) and PairDx (PairDx, 2025: "
             "PairDxCLIP, both CLIP towers fine-tuned, AdamW, gradient clipping 1.0).")
 
 
@@ -30,7 +30,7 @@ class FineTune(Fusion):
     (``encoder.trainable``; the encoder's own model is never changed, so later runs
     extract what they always did), except the ones listed in ``frozen``: their encoder is fitted on train and its fixed vectors are used,
     as for modalities that already are vectors. The pooled vectors go to the head:
-    ``early`` (concat -> Linear -> ReLU -> Dropout -> BatchNorm1d -> Linear, seed 000) or
+    ``early`` (concat -> Linear -> ReLU -> Dropout -> BatchNorm1d -> Linear, Restrepo et al.) or
     ``late_joint`` (one such block per modality, concatenated -> Linear; i.e. per-modality
     logits summed). A missing item (a mask, None or NaN) zeroes its modality's vector.
 
@@ -45,16 +45,16 @@ class FineTune(Fusion):
     name = "finetune"
     citation = CITATION
     consumes = "raw"
-    # Seed 001's PairDxCLIP protocol (its learning rate is missing from the paper).
+    # The PairDx paper's PairDxCLIP protocol (its learning rate is missing from the paper).
     train_defaults = {"epochs": 10, "batch_size": 128}
     parameters = (
         Param("head", str, "early", "fusion head on the pooled vectors", choices=("early", "late_joint")),
         Param("hidden", int, 128, "hidden units of the head (per modality branch for late_joint)", min=1),
-        Param("dropout", float, 0.0, "dropout probability in the head (seed 000: 0.0)", min=0.0, max=0.95),
+        Param("dropout", float, 0.0, "dropout probability in the head (Restrepo et al., 2024: 0.0)", min=0.0, max=0.95),
         Param("backbone_lr", float, 1e-5, "learning rate of the backbones (the head uses the [train] lr)",
               min=0.0),
         Param("max_grad_norm", float, 1.0, "clip the gradient norm of all parameters to this (0: no "
-              "clipping; seed 001: 1.0)", min=0.0),
+              "clipping; the PairDx paper: 1.0)", min=0.0),
         Param("augment", bool, False, "augment train images: horizontal flip, rotation, colour jitter"),
         Param("rotation", float, 15.0, "largest rotation in degrees when augmenting", min=0.0, max=180.0),
         Param("color_jitter", float, 0.2, "brightness / contrast / saturation jitter when augmenting "

@@ -145,7 +145,7 @@ class Loop:
 
 
 def _nbytes(batch: Any) -> int:
-    """Seed 000's data size: numel x element size of every tensor in a batch."""
+    """Restrepo et al.'s data size: numel x element size of every tensor in a batch."""
     if isinstance(batch, dict):
         return sum(_nbytes(v) for v in batch.values())
     if isinstance(batch, (list, tuple)):

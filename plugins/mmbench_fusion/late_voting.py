@@ -1,7 +1,7 @@
-"""Late fusion by weighted voting of unimodal classifiers (seed 002, MVSA-Single).
+"""Late fusion by weighted voting of unimodal classifiers (Balaji, MVSA late fusion, MVSA-Single).
 
 One classifier per modality, each trained alone on its own modality by mmbench's shared
-trainer, then their probabilities are combined by a rule (seed 002, section D):
+trainer, then their probabilities are combined by a rule (Balaji, MVSA late fusion, section D):
 
 - ``mean``: P = (1/M) sum_i P_i.
 - ``detection_rate`` (section D.1): per modality i and class j, one-vs-all
@@ -36,7 +36,7 @@ Where the paper is ambiguous or silent, this is what the plugin does:
   0 the weights are uniform.
 - Contrastive pre-training (section C), for the modalities in ``contrastive_pretrain``:
   N-pair loss log(1 + sum_i exp(f.f_i - f.f+)) on L2-normalised projections
-  Linear(hidden, 64) of seed 000's encoder block, positives = same label (multilabel:
+  Linear(hidden, 64) of Restrepo et al.'s encoder block, positives = same label (multilabel:
   same label set); then a linear head on the frozen encoder. See
   ``late_voting_modules``.
 
@@ -64,7 +64,7 @@ from mmbench.params import Param
 from mmbench.plugin import Fusion
 from mmbench.train_config import FitReport, TrainConfig
 
-SEED_002 = ("Late fusion for multimodal sentiment analysis on MVSA-Single (seed 002), section IV.C "
+LATE_FUSION_MVSA = ("Balaji, a late fusion approach for multimodal image-text data (MVSA-Single), section IV.C "
             "(N-pair contrastive pre-training) and IV.D (mean, detection-rate and minimising-loss "
             "weighted late fusion).")
 RULES = ("mean", "detection_rate", "min_loss")
@@ -74,7 +74,7 @@ class LateVoting(Fusion):
     """One classifier per modality, probabilities combined by mean, detection-rate or min-loss weights."""
 
     name = "late_voting"
-    citation = SEED_002
+    citation = LATE_FUSION_MVSA
     parameters = (
         Param("rule", str, "min_loss", "how the unimodal probabilities are combined (weights from "
               "validation)", choices=RULES),
@@ -84,14 +84,14 @@ class LateVoting(Fusion):
         Param("dr_normalize", str, "modalities", "detection_rate: normalise W_ij over modalities "
               "(METHODS.md) or over classes (the paper's printed formula)",
               choices=("modalities", "classes")),
-        Param("hidden", int, 128, "hidden units of each unimodal head (seed 000's block)", min=1,
+        Param("hidden", int, 128, "hidden units of each unimodal head (Restrepo et al.'s block)", min=1,
               max=65536),
-        Param("dropout", float, 0.0, "dropout probability in each head (seed 000: 0.0)", min=0.0,
+        Param("dropout", float, 0.0, "dropout probability in each head (Restrepo et al., 2024: 0.0)", min=0.0,
               max=0.95),
         Param("contrastive_pretrain", list, [], "modalities whose encoder is first trained with the "
-              "N-pair loss, then frozen under a linear head (seed 002 does this for images)"),
+              "N-pair loss, then frozen under a linear head (Balaji does this for images)"),
         Param("pretrain_epochs", int, 30, "epochs of contrastive pre-training", min=1),
-        Param("projection_dim", int, 64, "size of the contrastive projection (seed 002: 64)", min=1),
+        Param("projection_dim", int, 64, "size of the contrastive projection (Balaji, MVSA late fusion: 64)", min=1),
     )
 
     def __init__(self, **params: Any):
@@ -164,7 +164,7 @@ class LateVoting(Fusion):
         return {m: np.full(shape, w) for m, w in min_loss_weights(self.scores).items()}
 
     def _score_at_lowest_val_loss(self, modality: str) -> float:
-        """Seed 002's score: the validation accuracy (or F1) at the epoch of lowest
+        """Balaji's score: the validation accuracy (or F1) at the epoch of lowest
         validation loss, from the head's per-epoch history (the trainer records both)."""
         history = self.reports[modality].history
         return float(min(history, key=lambda h: h["val_loss"])[f"val_{self.params['score']}"])

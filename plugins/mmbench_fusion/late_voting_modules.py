@@ -1,8 +1,8 @@
-"""torch side of ``late_voting``: the unimodal heads and seed 002's contrastive pre-training.
+"""torch side of ``late_voting``: the unimodal heads and Balaji's contrastive pre-training.
 
-Every head is seed 000's early block on ONE modality (``modules.EarlyMLP``): an encoder
+Every head is Restrepo et al.'s early block on ONE modality (``modules.EarlyMLP``): an encoder
 Linear -> ReLU -> Dropout -> BatchNorm1d followed by Linear(hidden, C). With contrastive
-pre-training (seed 002, section C) the encoder is first trained alone with the N-pair
+pre-training (Balaji, MVSA late fusion, section C) the encoder is first trained alone with the N-pair
 loss through a projection Linear(hidden, 64), the projection is dropped, and a linear
 head is trained on the frozen encoder.
 """
@@ -20,7 +20,7 @@ from mmbench_fusion.modules import EarlyMLP
 
 
 class FrozenEncoderHead(nn.Module):
-    """A linear head on a frozen encoder: seed 002's second phase.
+    """A linear head on a frozen encoder: Balaji's second phase.
 
     The encoder's parameters do not train and it stays in eval mode even while the head
     trains, so its BatchNorm statistics and dropout are frozen too.
@@ -46,7 +46,7 @@ class FrozenEncoderHead(nn.Module):
 
 
 def npair_loss(f: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-    """Multi-class N-pair loss (Sohn 2016; seed 002, section C) over a labelled batch.
+    """Multi-class N-pair loss (Sohn 2016; Balaji, section C) over a labelled batch.
 
     For an anchor f, a positive f+ (same label) and the negatives f_i (other labels):
     log(1 + sum_i exp(f.f_i - f.f+)), averaged over every (anchor, positive) pair in the
@@ -68,9 +68,9 @@ def npair_loss(f: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
 def pretrain_encoder(in_dim: int, hidden: int, dropout: float, x: np.ndarray, labels: np.ndarray,
                      config: TrainConfig, epochs: int, projection_dim: int = 64,
                      on_epoch=None) -> tuple[nn.Module, list[float], float]:
-    """Train seed 000's block as an encoder with the N-pair loss on normalised projections.
+    """Train Restrepo et al.'s block as an encoder with the N-pair loss on normalised projections.
 
-    The projection is Linear(hidden, ``projection_dim``) (seed 002: 64) and its output is
+    The projection is Linear(hidden, ``projection_dim``) (Balaji, MVSA late fusion: 64) and its output is
     L2-normalised: without it the loss is unbounded below in the scale of f (Sohn 2016
     regularises the norm instead). Optimizer, learning rate, batch size and batch order
     follow ``config``. Returns the encoder, the mean N-pair loss per epoch and seconds.

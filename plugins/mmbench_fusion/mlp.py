@@ -1,4 +1,4 @@
-"""The seed papers' feed-forward fusions, trained by mmbench's shared trainer.
+"""The papers' feed-forward fusions, trained by mmbench's shared trainer.
 
 Each class holds metadata and parameters only; its torch module is built on first
 use (``modules.py``), so listing and validating plugins does not import torch.
@@ -9,18 +9,19 @@ from __future__ import annotations
 from mmbench.params import Param
 from mmbench.torch_fusion import TorchFusion
 
-SEED_000 = ("Low-resource multimodal embeddings (seed 000): BRSET, HAM10000, SatelliteBench; "
+LOW_RESOURCE = ("Restrepo et al. 2024, multimodal deep learning for low-resource settings: BRSET, HAM10000, SatelliteBench; "
             "section 2.4, early and late-joint fusion.")
-SEED_004 = "Modality gap and cone effect (seed 004): linear probe on concatenated embeddings."
-DROPOUT = Param("dropout", float, 0.0, "dropout probability (seed 000: 0.0)", min=0.0, max=0.95)
+MODALITY_GAP = ("Restrepo et al. 2026, on the cone effect and modality gap in medical vision-language "
+                "embeddings (arXiv 2603.17246): linear probe on concatenated embeddings.")
+DROPOUT = Param("dropout", float, 0.0, "dropout probability (Restrepo et al., 2024: 0.0)", min=0.0, max=0.95)
 
 
 class LinearProbe(TorchFusion):
-    """Linear classifier on the concatenated embeddings (seed 004's probe)."""
+    """Linear classifier on the concatenated embeddings (the modality-gap paper's probe)."""
 
     name = "linear_probe"
-    citation = SEED_004
-    # Seed 004: SGD with momentum 0.9, lr 3e-4, early stopping on validation loss.
+    citation = MODALITY_GAP
+    # The modality-gap paper: SGD with momentum 0.9, lr 3e-4, early stopping on validation loss.
     train_defaults = {"optimizer": "sgd", "lr": 3e-4, "momentum": 0.9, "weight_decay": 0.0,
                       "epochs": 100, "patience": 10}
 
@@ -34,7 +35,7 @@ class EarlyFusion(TorchFusion):
     """concat -> Linear(d, hidden) -> ReLU -> Dropout -> BatchNorm1d -> Linear(hidden, C)."""
 
     name = "early"
-    citation = SEED_000
+    citation = LOW_RESOURCE
     parameters = (
         Param("hidden", int, 128, "hidden units", min=1),
         DROPOUT,
@@ -50,9 +51,9 @@ class LateJointFusion(TorchFusion):
     """Per modality Linear -> ReLU -> Dropout -> BatchNorm1d; concat -> Linear(hidden * M, C)."""
 
     name = "late_joint"
-    citation = SEED_000
+    citation = LOW_RESOURCE
     # Its module returns {"logits", "branches": {modality: block output}}, so an alignment's
-    # branch loss (seed 000's L_reg, eq. 14; see gap_shift's reg_weight) can act on it.
+    # branch loss (Restrepo et al.'s L_reg, eq. 14; see gap_shift's reg_weight) can act on it.
     exposes_branches = True
     parameters = (
         Param("hidden", int, 64, "hidden units per modality branch", min=1),

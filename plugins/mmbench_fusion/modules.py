@@ -21,7 +21,7 @@ class Linear(nn.Module):
 
 
 def block(in_dim: int, hidden: int, dropout: float) -> nn.Sequential:
-    """Seed 000's block: Linear -> ReLU -> Dropout -> BatchNorm1d."""
+    """Restrepo et al.'s block: Linear -> ReLU -> Dropout -> BatchNorm1d."""
     return nn.Sequential(nn.Linear(in_dim, hidden), nn.ReLU(), nn.Dropout(dropout), nn.BatchNorm1d(hidden))
 
 
@@ -43,7 +43,7 @@ class LateJointMLP(nn.Module):
 
     def forward(self, features: dict[str, torch.Tensor]) -> dict[str, torch.Tensor | dict[str, torch.Tensor]]:
         """{"logits": (batch, C), "branches": {modality: (batch, hidden) block output}}; the
-        branches are what seed 000's regulariser L_reg (eq. 14) pulls together."""
+        branches are what Restrepo et al.'s regulariser L_reg (eq. 14) pulls together."""
         branches = {m: self.branches[m](features[m]) for m in sorted(self.branches)}
         return {"logits": self.head(torch.cat([branches[m] for m in sorted(branches)], dim=1)),
                 "branches": branches}

@@ -1,4 +1,4 @@
-"""OmniFuse (seed 003): DWFuse alone, and the full framework with imputation and TLA.
+"""OmniFuse (Wu et al., 2025): DWFuse alone, and the full framework with imputation and TLA.
 
 Wu et al., "OmniFuse: A general modality fusion framework for multi-modality learning on
 low-quality medical data", Information Fusion 117 (2025) 102890. Both fusions read the
@@ -48,8 +48,8 @@ from typing import Any
 from mmbench.params import Param
 from mmbench.torch_fusion import TorchFusion
 
-SEED_003 = ("Wu et al., OmniFuse: a general modality fusion framework for multi-modality learning "
-            "on low-quality medical data, Information Fusion 117 (2025) 102890 (seed 003).")
+OMNIFUSE_PAPER = ("Wu et al., OmniFuse: a general modality fusion framework for multi-modality learning "
+            "on low-quality medical data, Information Fusion 117 (2025) 102890.")
 
 _SIZES = (
     Param("hidden", int, 128, "hidden units of each modality encoder e_m (not given in the paper)",
@@ -69,13 +69,13 @@ _DWFUSE = (
 
 
 class DWFuse(TorchFusion):
-    """OmniFuse's dynamic weighted fuse alone (seed 003, section 3.4, eqs. 9-14).
+    """OmniFuse's dynamic weighted fuse alone (Wu et al., 2025, section 3.4, eqs. 9-14).
 
     Per-modality classifiers whose losses are down-weighted when the other modalities
     already predict the true class, plus a joint head on the concatenated embeddings."""
 
     name = "dwfuse"
-    citation = SEED_003
+    citation = OMNIFUSE_PAPER
     handles_missing = True
     parameters = _SIZES + _DWFUSE
 
@@ -93,7 +93,7 @@ class DWFuse(TorchFusion):
 
 
 class OmniFuse(DWFuse):
-    """OmniFuse: CRA imputation, DWFuse and traceable laziness activation (seed 003, eq. 18).
+    """OmniFuse: CRA imputation, DWFuse and traceable laziness activation (Wu et al., 2025, eq. 18).
 
     Encoders -> cascade residual autoencoder imputation with a backward cycle -> DWFuse
     on the autoencoders' latents; TLA mines and trains the lazy modality combination."""

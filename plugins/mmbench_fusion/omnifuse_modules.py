@@ -1,4 +1,4 @@
-"""torch modules of OmniFuse (seed 003, Wu et al., Information Fusion 117, 2025, 102890).
+"""torch modules of OmniFuse (Wu et al., Information Fusion 117, 2025, 102890).
 
 ``DWFuseModel`` is section 3.4 alone: modality encoders (eq. 1) -> per-modality
 classifiers g_m (eq. 9) and a joint head g_rc. ``OmniFuseModel`` adds section 3.3's

@@ -1,4 +1,4 @@
-"""Zero-shot classification with a paired image+text model (seed 001's CLIP baseline).
+"""Zero-shot classification with a paired image+text model (the PairDx paper's CLIP baseline).
 
 Nothing is learned from the labels: each class becomes a text prompt, and a sample's
 class probabilities are the softmax of its similarity to the prompts. It is the
@@ -17,7 +17,7 @@ from mmbench.params import Param
 from mmbench.plugin import Fusion
 from mmbench.train_config import FitReport
 
-SEED_001 = ("PairDx (seed 001): zero-shot CLIP, prompts 'a photo of a {class}', cosine x logit "
+PAIRDX = ("PairDx 2025 (PairDxCLIP vs PairDxFusion, medical image-caption pairs): zero-shot CLIP, prompts 'a photo of a {class}', cosine x logit "
             "scale, softmax.")
 
 
@@ -39,7 +39,7 @@ class ZeroShot(Fusion):
     """
 
     name = "zero_shot"
-    citation = SEED_001
+    citation = PAIRDX
     task_kinds = ("binary", "multiclass")
     uses_encoders = True
     parameters = (

@@ -1,7 +1,7 @@
 """Leaderboard plots (PNG): alignment-parameter sweeps, score vs missing rate, score vs
 training time with its Pareto front.
 
-The figures the seed papers print (seed 000 Fig. 4-6 and seed 004 Fig. 3: the score against
+The figures the papers print (Restrepo et al. Fig. 4-6 and the modality-gap paper Fig. 3: the score against
 lambda; OmniFuse Fig. 6: the score against the missing rate) are read off the rows' run
 settings, never their labels, so any numeric alignment parameter that a suite sweeps gets
 its plot without this module knowing the alignment. What to draw is decided by pure
