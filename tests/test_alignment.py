@@ -49,7 +49,7 @@ def centroid_gap(data: SplitData) -> float:
 def test_both_alignments_are_registered_with_their_papers():
     registry = load_registry()
     assert registry.get("alignment", "gap_shift").source.distribution == "mmbench"
-    assert "the modality-gap paper" in registry.get("alignment", "gap_shift").cls.citation
+    assert "cone effect and modality gap" in registry.get("alignment", "gap_shift").cls.citation
     assert "Restrepo et al." in registry.get("alignment", "noise").cls.citation
 
 
