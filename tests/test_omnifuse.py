@@ -18,7 +18,7 @@ from mmbench.training import to_tensors
 from mmbench.testing import check_probabilities
 from mmbench_fusion.mlp import EarlyFusion
 from mmbench_fusion.omnifuse import DWFuse, OmniFuse
-from mmbench_fusion.omnifuse_modules import combinations, dwfuse_loss, hide, omega
+from mmbench_fusion.omnifuse_modules import combinations, dwfuse_loss, hide, omega, tla_rows
 from support import make, synthetic_splits, train_config
 
 FUSIONS = (DWFuse, OmniFuse)
@@ -267,12 +267,42 @@ def test_tla_mines_the_uninformative_modality_as_lazy_and_trains_on_it():
     assert lazy.count("text") > len(lazy) / 2, lazy
     assert np.mean([h["tla_distance"]["text"] - h["tla_distance"]["image"] for h in report.history]) > 0
 
-    # the next epoch's extra pass shows the model every sample with only the lazy modality
+    # nothing is missing, so no sample's own combination is the lazy single modality: the
+    # paper's rule (eq. 16) trains no TLA term; "containing" shows every sample the lazy one alone
     model = fusion.model.train()
     inputs = to_tensors(fusion.model_inputs(data["train"]))
     assert model.lazy.tolist() == [name == lazy[-1] for name in ("image", "text")]
+    assert "tla_logits" not in model(inputs)
+    model.tla_samples = "containing"
     out = model(inputs)
     assert len(out["tla_index"]) == len(data["train"]) and out["tla_logits"].shape == (len(data["train"]), 1)
+
+
+def test_tla_trains_on_the_samples_whose_own_combination_is_the_lazy_one():
+    """OmniFuse, eq. 16: "Mask(s) = FALSE, if delta_i(s) != delta_lazy; TRUE, if
+    delta(s) = delta_lazy ... delta_i(s) is the modality combination for the s-th patient in
+    this mini-batch"; eq. 17: "L_TLA = H(y_hat[Mask], y[Mask])". So at 0 % missing TLA
+    only acts when the full set is the lazy combination."""
+    present = torch.tensor([[1, 1, 1], [1, 0, 1], [1, 0, 0], [1, 1, 0], [1, 0, 1]], dtype=torch.bool)
+    lazy = torch.tensor([1, 0, 1], dtype=torch.bool)
+    assert tla_rows(present, lazy, "matching").tolist() == [1, 4]
+    assert tla_rows(present, lazy, "containing").tolist() == [0, 1, 4]  # the harness's earlier rule
+    full = torch.ones(3, dtype=torch.bool)
+    assert tla_rows(present, full, "matching").tolist() == [0]
+    assert tla_rows(present[:1].expand(4, -1), lazy, "matching").numel() == 0  # nothing missing
+    assert OmniFuse().params["tla_samples"] == "matching"
+
+
+def test_tla_at_a_missing_rate_trains_on_the_samples_missing_what_the_lazy_one_lacks():
+    data = splits(n_samples=400, dims=[8, 8], signal=[0.5, 0.5])
+    rng = np.random.default_rng(0)
+    train = drop(data["train"], 0.5, rng)
+    fusion, _ = fitted(OmniFuse, {"train": train, "val": data["val"]}, train={"epochs": 2})
+    model = fusion.model.train()
+    model.lazy.copy_(torch.tensor([True, False]))  # image alone
+    out = model(to_tensors(fusion.model_inputs(train)))
+    expected = np.flatnonzero(train.present("image") & ~train.present("text"))
+    assert len(expected) and out["tla_index"].tolist() == expected.tolist()
 
 
 # --- the paper's claims, on synthetic data (means over 3 seeds) -----------------------

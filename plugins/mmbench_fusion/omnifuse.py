@@ -31,9 +31,11 @@ Decisions where the paper is silent or ambiguous (see also docs in the modules):
 - TLA: after each epoch every combination is scored on the train samples that have all
   of its modalities (others hidden), by the mean over those samples of the L1 distance
   between the predicted probabilities and the labels (the paper sums over samples, equal
-  up to a constant when no modality is missing). In the next epoch every training sample
-  that has all the lazy modalities is also presented with exactly the lazy combination
-  (the others hidden), and L_TLA is the task loss of those predictions. For M > 6 the
+  up to a constant when no modality is missing). In the next epoch L_TLA is the task loss
+  of the predictions from exactly the lazy combination on the samples ``tla_samples``
+  picks: "matching" (default, eqs. 16-17) those whose own modality combination equals
+  the lazy one, so with nothing missing TLA acts only when the full set is lazy;
+  "containing" every sample that has all the lazy modalities, the others hidden. For M > 6 the
   singletons, the leave-one-out sets and the full set are ranked instead of all 2^M - 1.
   Each epoch's choice is in the report's history ("tla_lazy", "tla_distance"), in its
   ``info["tla_lazy_per_epoch"]`` and in ``self.tla_history``.
@@ -107,6 +109,9 @@ class OmniFuse(DWFuse):
         Param("l1", float, 1.0, "weight of L_backward (eq. 18; paper 1)", min=0.0),
         Param("l2", float, 10.0, "weight of L_DWFuse (eq. 18; paper 10)", min=0.0),
         Param("l3", float, 0.5, "weight of L_TLA (eq. 18; paper 0.5)", min=0.0),
+        Param("tla_samples", str, "matching", "samples L_TLA trains on: \"matching\" those whose own "
+              "modality combination is the lazy one (eqs. 16-17), \"containing\" every sample that has "
+              "the lazy modalities (the others hidden)", choices=("matching", "containing")),
         Param("hide_rate", float, 0.5, "training samples whose present modalities are partly hidden to "
               "supervise the imputation (not given in the paper)", min=0.0, max=1.0),
     )
@@ -134,7 +139,8 @@ class OmniFuse(DWFuse):
 
         p = self.params
         return OmniFuseModel(in_dims, n_outputs, p["hidden"], p["embed"], p["ra_hidden"], p["head_hidden"],
-                             p["k"], p["beta"], p["hide_rate"], self.task == "multiclass", p["inference"])
+                             p["k"], p["beta"], p["hide_rate"], self.task == "multiclass", p["inference"],
+                             p["tla_samples"])
 
     def loss(self, output: Any, targets, criterion):
         from mmbench_fusion.omnifuse_modules import omnifuse_loss

@@ -255,10 +255,10 @@ class OmniFuseModel(nn.Module):
 
     def __init__(self, in_dims: dict[str, int], n_outputs: int, hidden: int, embed: int,
                  ra_hidden: int, head_hidden: int, k: int, beta: float, hide_rate: float,
-                 multiclass: bool, inference: str):
+                 multiclass: bool, inference: str, tla_samples: str = "matching"):
         super().__init__()
         m = len(in_dims)
-        self.embed, self.hide_rate = embed, hide_rate
+        self.embed, self.hide_rate, self.tla_samples = embed, hide_rate, tla_samples
         self.encoders = ModalityEncoders(in_dims, hidden, embed)
         self.forward_cra = CascadeResidualAutoencoder(m * embed, ra_hidden, k)
         self.backward_cra = CascadeResidualAutoencoder(m * embed, ra_hidden, k)
@@ -297,12 +297,26 @@ class OmniFuseModel(nn.Module):
         out["v_true"], out["present"] = v_true, present
         out["v_backward"] = self.backward_cra(out["v_prime"].flatten(1))[0].view_as(v_true)
         if bool(self.lazy.any()):
-            eligible = (present | ~self.lazy).all(1)  # samples that have every lazy modality
-            index = eligible.nonzero().flatten()
+            index = tla_rows(present, self.lazy, self.tla_samples)
             if len(index):
                 tla = self.predict_from(v_true[index], self.lazy.expand(len(index), -1))
                 out["tla_logits"], out["tla_index"] = tla["logits"], index
         return out
+
+
+def tla_rows(present: torch.Tensor, lazy: torch.Tensor, rule: str) -> torch.Tensor:
+    """Indices of the batch samples L_TLA trains on, given their (batch, M) present masks.
+
+    "matching" is eq. 16: Mask(s) = TRUE iff delta(s) = delta_lazy, the sample's own
+    modality combination IS the lazy one (with nothing missing, TLA acts only when the full
+    set is lazy). "containing" takes every sample that has all the lazy modalities and
+    hides the others, so TLA acts at any missing rate.
+    """
+    if rule == "matching":
+        eligible = (present == lazy).all(1)
+    else:
+        eligible = (present | ~lazy).all(1)
+    return eligible.nonzero().flatten()
 
 
 @torch.no_grad()
