@@ -539,6 +539,8 @@ def _write_leaderboard(suite, registry, out) -> tuple[list[Path], bool]:
     board, notes = leaderboard.build(suite)
     show.notes(out, notes)
     show.leaderboard(out, board)
+    for warning in board.warnings:
+        out.print("[yellow]warning:[/yellow] " + escape(warning))
     reporters = [info.cls() for info in registry.all() if info.kind == "reporter"]
     failed: dict[str, str] = {b.name: f"failed to load: {b.reason}" for b in registry.broken
                               if b.kind == "reporter"}

@@ -112,6 +112,8 @@ class Leaderboard:
     bootstrap: dict[str, Any] = field(default_factory=dict)
     #: every configuration ranked across the datasets it ran on
     overall: list[OverallRow] = field(default_factory=list)
+    #: what a reader must know before trusting a row, e.g. runs the epoch cap ended
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def has_intervals(self) -> bool:
@@ -157,6 +159,7 @@ class Leaderboard:
                 for o in self.overall
             ],
             "failed": self.failed,
+            "warnings": self.warnings,
         }
 
     @classmethod
@@ -177,7 +180,8 @@ class Leaderboard:
             boards.append(DatasetBoard(board["dataset"], board["task"], rows))
         overall = [OverallRow(**o) for o in data.get("overall", [])]
         return cls(data["suite"], data["description"], data["primary"], list(data["columns"]), boards,
-                   list(data["failed"]), list(data["environments"]), dict(data.get("bootstrap", {})), overall)
+                   list(data["failed"]), list(data["environments"]), dict(data.get("bootstrap", {})), overall,
+                   list(data.get("warnings", [])))
 
 
 def build(suite: Suite) -> tuple[Leaderboard, list[str]]:
@@ -245,11 +249,12 @@ def from_results(results: list[dict[str, Any]], suite: str, description: str, pr
         key = (labels["encoder"], labels["alignment"], labels["fusion"], labels.get("robustness", "-"))
         groups.setdefault(labels["dataset"], {}).setdefault(key, []).append(r)
 
-    boards = []
+    boards, warnings = [], []
     for dataset, configs in groups.items():
         runs_of: dict[int, list[dict]] = {}
         rows = []
         for (enc, al, fu, rob), runs in configs.items():
+            warnings += _epoch_cap_warning(dataset, config_label(enc, al, fu, rob), runs)
             rows.append(Row(encoder=enc, alignment=al, fusion=fu, robustness=rob,
                             seeds=sorted(r["spec"]["seed"] for r in runs),
                             stats={m: _stat([r["metrics"].get(m) for r in runs]) for m in metrics},
@@ -271,7 +276,19 @@ def from_results(results: list[dict[str, Any]], suite: str, description: str, pr
     })
     settings = {"resamples": resamples, "seed": seed, "level": bootstrap.LEVEL}
     return Leaderboard(suite, description, primary, columns, boards, failed, environments, settings,
-                       overall=_overall(boards, primary))
+                       overall=_overall(boards, primary), warnings=warnings)
+
+
+def _epoch_cap_warning(dataset: str, config: str, runs: list[dict[str, Any]]) -> list[str]:
+    """A configuration whose runs stopped at the epoch cap while early stopping was on:
+    the cap, not the validation loss, chose their result (``hit_epoch_cap``)."""
+    capped = [r for r in runs if r["metrics"].get("hit_epoch_cap") == 1.0]
+    if not capped:
+        return []
+    caps = sorted({r["spec"].get("fusion", {}).get("train", {}).get("epochs") for r in capped} - {None})
+    cap = f" ({', '.join(map(str, caps))} epochs)" if caps else ""
+    return [f"{dataset} | {config}: {len(capped)} of {len(runs)} run(s) reached the epoch cap{cap} before "
+            "early stopping, so the cap decided their result; raise the fusion's train epochs"]
 
 
 #: the parts of a run's spec that tell configurations apart (not the dataset, seed or split)

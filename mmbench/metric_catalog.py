@@ -23,6 +23,8 @@ METRICS: dict[str, MetricInfo] = {m.name: m for m in (
     MetricInfo("auroc", +1, ".3f", "test AUROC: binary; one-vs-rest macro; macro over labels"),
     MetricInfo("best_epoch", 0, ".1f", "epoch chosen on validation"),
     MetricInfo("epochs_run", 0, ".1f", "epochs trained (fewer with early stopping)"),
+    MetricInfo("hit_epoch_cap", 0, ".2f", "share of seeds whose training the epoch cap ended before early "
+               "stopping did (above 0: raise epochs; empty without early stopping)"),
     MetricInfo("train_s_per_epoch", -1, ".4f", "training seconds per epoch"),
     MetricInfo("train_s_total", -1, ".3f", "training seconds in total"),
     MetricInfo("infer_s_per_epoch", -1, ".4f", "seconds for one inference pass over the test split"),

@@ -221,6 +221,8 @@ def _pipeline(spec: RunSpec, registry: Registry, on_epoch: EpochCallback | None,
         **metrics.quality(test.labels, proba, test.task),
         "best_epoch": report.best_epoch,
         "epochs_run": report.epochs_run,
+        # 1.0 when early stopping never triggered (the cap decided), None without early stopping
+        "hit_epoch_cap": None if report.hit_epoch_cap is None else float(report.hit_epoch_cap),
         "train_s_per_epoch": train_s / report.epochs_run if report.epochs_run else None,
         "train_s_total": train_s,
         "infer_s_per_epoch": infer_s,

@@ -65,6 +65,10 @@ class FitReport:
     model_mb: float | None = None
     data_mb_per_epoch: float | None = None
     history: list[dict] = field(default_factory=list)
+    #: with early stopping on (``patience`` > 0): True when the epoch cap, not early
+    #: stopping, ended training (the cap then decided the result: raise ``epochs``);
+    #: None without early stopping, where the cap is the schedule
+    hit_epoch_cap: bool | None = None
     #: anything else worth keeping with the result (JSON-able): learned fusion weights,
     #: the lazy modality combination per epoch, ... stored as the result's "fit_info"
     info: dict = field(default_factory=dict)

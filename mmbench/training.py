@@ -208,6 +208,8 @@ class BestEpoch:
         report.history.append(record)
         stop = self.update(record["epoch"], record["val_loss"], quality)
         report.best_epoch = self.best_epoch
+        if self.patience:
+            report.hit_epoch_cap = not stop and record["epoch"] >= self.epochs
         if on_epoch is not None:
             on_epoch(record["epoch"], self.epochs)
         return stop

@@ -1,10 +1,11 @@
 """Leaderboards aggregate seeds honestly and render deterministically."""
 
+import json
 import statistics
 
 import pytest
 
-from mmbench.leaderboard import from_results
+from mmbench.leaderboard import Leaderboard, from_results
 from mmbench_reporters.tables import CsvReporter, JsonReporter, MarkdownReporter
 
 
@@ -137,3 +138,20 @@ def test_the_page_embeds_images_other_reporters_write_whatever_the_order(tmp_pat
     write(board(), tmp_path, [MarkdownReporter(), Figures()])
 
     assert "![sweep](demo/sweep.png)" in (tmp_path / "demo.md").read_text()
+
+
+def test_configurations_the_epoch_cap_ended_are_warned_about_in_every_format(tmp_path):
+    """Issue 15: a run whose early stopping never triggered was decided by the epoch cap;
+    the leaderboard says which configurations that happened to (page, JSON, terminal)."""
+    capped = [{**r, "spec": {"seed": r["spec"]["seed"], "fusion": {"train": {"epochs": 100}}},
+               "metrics": {**r["metrics"], "hit_epoch_cap": float(r["spec"]["seed"] < 2)}}
+              for r in RESULTS if r["labels"]["fusion"] == "a"]
+    others = [r for r in RESULTS if r["labels"]["fusion"] != "a"]
+    lb = from_results(capped + others, "demo", "a demo", "auroc", ["auroc"])
+    assert lb.warnings == ["d | - / - / a: 2 of 3 run(s) reached the epoch cap (100 epochs) before early "
+                           "stopping, so the cap decided their result; raise the fusion's train epochs"]
+    MarkdownReporter().write(lb, tmp_path)
+    JsonReporter().write(lb, tmp_path)
+    assert "## Warnings" in (tmp_path / "demo.md").read_text() and lb.warnings[0] in (tmp_path / "demo.md").read_text()
+    assert Leaderboard.from_dict(json.loads((tmp_path / "demo.json").read_text())).warnings == lb.warnings
+    assert board().warnings == []  # no run hit it

@@ -359,7 +359,7 @@ def test_train_precedence_fusion_defaults_then_suite_then_entry(write_suite):
 
     # linear_probe's own protocol (train_defaults), where neither the suite nor the entry says
     assert entry.train["optimizer"] == "sgd" and entry.train["patience"] == 10
-    assert entry.train["epochs"] == 5   # the suite's [train] beats train_defaults' 100
+    assert entry.train["epochs"] == 5   # the suite's [train] beats train_defaults' 2000
     assert entry.train["lr"] == 0.01    # the entry's train table beats the suite's 0.5
     assert entry.train["batch_size"] == 64  # mmbench's default: nobody set it
     assert suite_lr.train["lr"] == 0.5 and suite_lr.train["optimizer"] == "sgd"

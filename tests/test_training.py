@@ -79,3 +79,29 @@ def test_a_trailing_batch_of_one_joins_the_previous_batch():
     assert batch_bounds(129, 64) == [(0, 64), (64, 129)]
     assert batch_bounds(130, 64) == [(0, 64), (64, 128), (128, 130)]
     train_classifier(EarlyMLP(8, 8, 0.0, 1), split(129), split(20, seed=1), config(epochs=1))
+
+
+def test_a_result_says_whether_the_epoch_cap_or_early_stopping_ended_training():
+    """The modality-gap paper, 2.2.4: "Optimization was performed using stochastic gradient
+    descent with momentum 0.9 and learning rate 3e-4, with early stopping based on
+    validation loss." Early stopping, not the cap, must end a probe; when the cap does,
+    the result says so (``hit_epoch_cap``) so the leaderboard can warn."""
+    train, val = split(200), split(100, seed=1, shift=0.0)  # validation has no signal: stops early
+    stopped = train_classifier(EarlyMLP(8, 8, 0.0, 1), train, val, config(epochs=200, patience=3, lr=0.05))
+    assert stopped.epochs_run < 200 and stopped.hit_epoch_cap is False
+    train, val = split(400), split(200, seed=1)  # patience longer than the cap: the cap ends it
+    capped = train_classifier(EarlyMLP(8, 8, 0.0, 1), train, val, config(epochs=3, patience=5))
+    assert capped.epochs_run == 3 and capped.hit_epoch_cap is True
+    fixed = train_classifier(EarlyMLP(8, 8, 0.0, 1), train, val, config(epochs=3, patience=0))
+    assert fixed.hit_epoch_cap is None  # no early stopping: the cap is the schedule, not a cut
+
+
+def test_the_linear_probe_cap_leaves_the_stopping_to_validation_loss():
+    """The modality-gap paper: SGD, momentum 0.9, lr 3e-4, "early stopping based on
+    validation loss"; it gives no cap. At lr 3e-4 a probe needs hundreds of epochs, so the
+    cap is at least 1,000 (it was 100, which ended every probe of the synthetic suites)."""
+    from mmbench_fusion.mlp import LinearProbe
+
+    protocol = LinearProbe.train_defaults
+    assert (protocol["optimizer"], protocol["lr"], protocol["momentum"]) == ("sgd", 3e-4, 0.9)
+    assert protocol["patience"] > 0 and protocol["epochs"] >= 1000

@@ -182,9 +182,11 @@ class LateVoting(Fusion):
                     {f"{m}/{k}": v for k, v in record.items() if k != "epoch"})
             epochs_run = max(epochs_run, before + report.epochs_run)
             best_epoch = max(best_epoch, before + (report.best_epoch or 0))
+        caps = [r.hit_epoch_cap for r in self.reports.values() if r.hit_epoch_cap is not None]
         return FitReport(
             best_epoch=best_epoch or None,
             epochs_run=epochs_run,
+            hit_epoch_cap=any(caps) if caps else None,
             train_s_total=pretrain_s + sum(r.train_s_total for r in self.reports.values()),
             model_mb=sum(r.model_mb or 0.0 for r in self.reports.values()),
             data_mb_per_epoch=sum(r.data_mb_per_epoch or 0.0 for r in self.reports.values()),

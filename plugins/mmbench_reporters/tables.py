@@ -92,6 +92,8 @@ def render(board: Leaderboard, figures: list[str] = ()) -> str:
                   f"on the same test samples: the interval of the difference contains 0).", ""]
     if figures:
         lines += ["## Plots", "", *[f"![{Path(f).stem}]({f})" for f in figures], ""]
+    if board.warnings:
+        lines += ["## Warnings", "", *[f"- {w}" for w in board.warnings], ""]
     if board.environments:
         lines += ["Measured with:", *[f"- {env}" for env in board.environments], ""]
     if board.failed:
