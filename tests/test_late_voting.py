@@ -43,7 +43,8 @@ def test_registers_with_its_parameters_and_the_papers_defaults():
     defaults = {p["name"]: p["default"] for p in info.describe()["parameters"]}
     assert defaults == {"rule": "min_loss", "score": "accuracy", "class_prior": True,
                         "dr_normalize": "modalities", "hidden": 128, "dropout": 0.0,
-                        "contrastive_pretrain": [], "pretrain_epochs": 30, "projection_dim": 64}
+                        "modalities": [], "contrastive_pretrain": [], "pretrain_epochs": 30,
+                        "projection_dim": 64}
     _, problems = resolve_params(info.cls.parameters, {"rule": "vote"})
     assert problems and problems[0][0] == "rule"
 
@@ -298,3 +299,25 @@ def test_contrastive_pretraining_reduces_its_loss_and_freezes_the_encoder(monkey
     assert not any(p.requires_grad for p in model.encoder.parameters())
     proba = plugin.predict_proba(data["test"])
     assert metrics.quality(data["test"].labels, proba, "multiclass")["accuracy"] > 0.5
+
+
+def test_one_voting_modality_is_the_fusions_own_pretrained_head_alone():
+    """Balaji, results table: the image model's 0.6208 is the ResNet50 after supervised
+    contrastive pre-training ("implementing a contrastive learning approach significantly
+    enhanced the classifier's prediction ability", section V). ``modalities = ["image"]``
+    gives exactly the N-pair pre-trained image head the late fusions vote with, so the
+    image-only row compares with that number."""
+    data = synthetic_splits(task="multiclass", n_classes=3, signal=[0.8, 0.3])
+    both = fusion(rule="mean", contrastive_pretrain=["image"], pretrain_epochs=3)
+    both.fit(data["train"], data["val"], config(epochs=3))
+    alone = fusion(rule="mean", modalities=["image"], contrastive_pretrain=["image"], pretrain_epochs=3)
+    report = alone.fit(data["train"], data["val"], config(epochs=3))
+    assert list(alone.models) == ["image"] and len(alone.pretrain_losses["image"]) == 3
+    assert report.epochs_run == 6  # 3 pre-training steps, then the head's 3 epochs
+    np.testing.assert_array_equal(alone.modality_proba(data["test"])["image"], both.modality_proba(data["test"])["image"])
+    np.testing.assert_allclose(alone.predict_proba(data["test"]), both.modality_proba(data["test"])["image"], atol=1e-6)
+    with pytest.raises(UserError, match=r"modalities names 'audio'"):
+        fusion(modalities=["audio"]).fit(data["train"], data["val"], config())
+    with pytest.raises(UserError, match="distinct modality names"):
+        fusion(modalities=["image", "image"])
+

@@ -177,3 +177,27 @@ def test_no_paper_is_named_by_an_internal_number():
                 found += [f"{path.relative_to(REPO)}:{i}" for i, line in
                           enumerate(path.read_text(encoding="utf-8").splitlines(), 1) if numbered.search(line)]
     assert not found, found
+
+
+def test_the_mvsa_image_row_is_the_pretrained_image_model_the_paper_reports(offline):
+    """Balaji's image number is the contrastively pre-trained ResNet50's: the suite's
+    image-only row is pre-trained as the fusion rows' image heads are."""
+    suite = load_suite(REPO / "suites" / "mvsa_late_fusion.toml", load_registry())
+    image = {s.fusion.label: s.fusion for s in suite.runs()}["unimodal_image"]
+    assert image.name == "late_voting" and image.params["modalities"] == ["image"]
+    assert image.params["contrastive_pretrain"] == ["image"]
+    fused = {s.fusion.label: s.fusion for s in suite.runs()}["late_min_loss"]
+    assert {k: fused.params[k] for k in ("hidden", "pretrain_epochs", "projection_dim")} == \
+        {k: image.params[k] for k in ("hidden", "pretrain_epochs", "projection_dim")}
+
+
+def test_the_raw_data_arm_uses_adamw_defaults_without_gradient_clipping(offline):
+    """Restrepo et al. 2024, section 2.4.2: "The AdamW optimizer was employed with default
+    settings from the PyTorch library." finetune's default clips the gradient norm at 1.0
+    (PairDx's PairDxCLIP protocol); lmic_cpu's raw-data arm turns that off, PairDx keeps it."""
+    runs = {s.fusion.label: s.fusion for s in load_suite(REPO / "suites" / "lmic_cpu.toml", load_registry()).runs()}
+    for label in ("raw_early", "raw_late_joint"):
+        assert runs[label].params["max_grad_norm"] == 0.0
+        assert runs[label].train["optimizer"] == "adamw" and runs[label].train["weight_decay"] == 0.01
+    pairdx = {s.fusion.label: s.fusion for s in load_suite(REPO / "suites" / "pairdx.toml", load_registry()).runs()}
+    assert [f.params["max_grad_norm"] for f in pairdx.values() if f.name == "finetune"] == [1.0]

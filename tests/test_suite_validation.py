@@ -441,7 +441,7 @@ source = "Restrepo et al. 2024, Table 1"
     suite = load_suite(path, load_registry())
 
     assert suite.report["reference"] == [{"dataset": "d", "config": "- / - / early", "metric": "f1",
-                                          "value": 0.886, "source": "Restrepo et al., Table 1"}]
+                                          "value": 0.886, "source": "Restrepo et al. 2024, Table 1"}]
     assert suite.executor == {"kind": "dask", "address": "", "retries": 2, "local_cluster": {"n_workers": 2,
                                                                               "threads_per_worker": 1}}
     assert [r.run_id for r in suite.runs()] == [r.run_id for r in plain.runs()]

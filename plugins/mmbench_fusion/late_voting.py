@@ -88,6 +88,8 @@ class LateVoting(Fusion):
               max=65536),
         Param("dropout", float, 0.0, "dropout probability in each head (Restrepo et al., 2024: 0.0)", min=0.0,
               max=0.95),
+        Param("modalities", list, [], "modalities that vote (empty: every modality of the dataset); "
+              "one gives that modality's head alone, e.g. Balaji's pre-trained image model"),
         Param("contrastive_pretrain", list, [], "modalities whose encoder is first trained with the "
               "N-pair loss, then frozen under a linear head (Balaji does this for images)"),
         Param("pretrain_epochs", int, 30, "epochs of contrastive pre-training", min=1),
@@ -96,10 +98,10 @@ class LateVoting(Fusion):
 
     def __init__(self, **params: Any):
         super().__init__(**params)
-        chosen = self.params["contrastive_pretrain"]
-        if not all(isinstance(m, str) for m in chosen) or len(set(chosen)) != len(chosen):
-            raise UserError(f"late_voting: contrastive_pretrain must be distinct modality names, "
-                            f"got {chosen!r}")
+        for name in ("modalities", "contrastive_pretrain"):
+            chosen = self.params[name]
+            if not all(isinstance(m, str) for m in chosen) or len(set(chosen)) != len(chosen):
+                raise UserError(f"late_voting: {name} must be distinct modality names, got {chosen!r}")
 
     # --- training ------------------------------------------------------------------
 
@@ -112,10 +114,12 @@ class LateVoting(Fusion):
 
         p = self.params
         modalities = sorted(train.features)
-        unknown = sorted(set(p["contrastive_pretrain"]) - set(modalities))
-        if unknown:
-            raise UserError(f"late_voting: contrastive_pretrain names {', '.join(map(repr, unknown))}, "
-                            f"not a modality of this dataset ({', '.join(map(repr, modalities))})")
+        for name in ("modalities", "contrastive_pretrain"):
+            unknown = sorted(set(p[name]) - set(modalities))
+            if unknown:
+                raise UserError(f"late_voting: {name} names {', '.join(map(repr, unknown))}, "
+                                f"not a modality of this dataset ({', '.join(map(repr, modalities))})")
+        modalities = sorted(p["modalities"]) or modalities
         pretrained = set(p["contrastive_pretrain"])
         total = sum(p["pretrain_epochs"] if m in pretrained else 0 for m in modalities) + \
             len(modalities) * config.epochs
