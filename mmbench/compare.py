@@ -20,7 +20,7 @@ from typing import Any
 from mmbench.errors import UserError
 from mmbench.files import write_text_atomic
 from mmbench.leaderboard import Stat, from_results
-from mmbench.metric_catalog import METRICS
+from mmbench.metric_catalog import METRICS, current_names
 from mmbench.results import left_out_notes, load_results
 
 EXIT_REGRESSION = 1
@@ -167,7 +167,8 @@ def board_side(board: Any, source: str, machines: list[str]) -> Side:
             for row in dataset["rows"]:
                 key = (dataset["dataset"], f"{row['encoder']} / {row['alignment']} / {row['fusion']}",
                        row.get("robustness", "-"))
-                rows[key] = {m: Stat(s["mean"], s["std"], s["n"]) for m, s in row["metrics"].items()}
+                rows[key] = {m: Stat(s["mean"], s["std"], s["n"])
+                             for m, s in current_names(row["metrics"]).items()}
         return Side(source, str(board.get("suite", "")), rows, machines, list(board.get("failed", [])))
     except (KeyError, TypeError, AttributeError) as exc:
         raise UserError(f"{source} is not a leaderboard JSON as `mmbench leaderboard` writes it "

@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from mmbench import bootstrap
-from mmbench.metric_catalog import METRICS
+from mmbench.metric_catalog import METRICS, current_names
 from mmbench.result_index import ResultIndex
 from mmbench.results import left_out_notes, load_results
 from mmbench.suite import Suite, config_label
@@ -172,14 +172,16 @@ class Leaderboard:
                 ci = r.get("ci")
                 rows.append(Row(encoder=r["encoder"], alignment=r["alignment"], fusion=r["fusion"],
                                 robustness=r["robustness"], seeds=list(r["seeds"]),
-                                stats={m: Stat(v["mean"], v["std"], v["n"]) for m, v in r["metrics"].items()},
+                                stats={m: Stat(v["mean"], v["std"], v["n"])
+                                       for m, v in current_names(r["metrics"]).items()},
                                 rank=r["rank"], best=list(r["best"]),
                                 ci=None if ci is None else (ci["lo"], ci["hi"]),
                                 not_different=r.get("not_different_from_best"),
                                 settings=r.get("settings", {}), references=r.get("references", {})))
             boards.append(DatasetBoard(board["dataset"], board["task"], rows))
         overall = [OverallRow(**o) for o in data.get("overall", [])]
-        return cls(data["suite"], data["description"], data["primary"], list(data["columns"]), boards,
+        columns = list(current_names(dict.fromkeys(data["columns"])))
+        return cls(data["suite"], data["description"], data["primary"], columns, boards,
                    list(data["failed"]), list(data["environments"]), dict(data.get("bootstrap", {})), overall,
                    list(data.get("warnings", [])))
 

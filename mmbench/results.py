@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from mmbench.files import write_bytes_atomic, write_text_atomic
+from mmbench.metric_catalog import current_names
 from mmbench.plugin import stable_hash
 
 if TYPE_CHECKING:
@@ -169,7 +170,11 @@ def check_result(path: Path) -> tuple[dict[str, Any] | None, str | None]:
     except ValueError as exc:
         return None, f"not valid JSON ({exc})"
     problem = result_problem(data, Path(path).name)
-    return (None, problem) if problem else (data, None)
+    if problem:
+        return None, problem
+    if data["status"] == "ok":  # files written before a metric was renamed read under the new name
+        data["metrics"] = current_names(data["metrics"])
+    return data, None
 
 
 def read_result(path: Path) -> dict[str, Any] | None:

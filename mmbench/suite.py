@@ -10,6 +10,7 @@ from __future__ import annotations
 import itertools
 import re
 import tomllib
+import warnings
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -17,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from mmbench.errors import SuiteError, UserError, did_you_mean
-from mmbench.metric_catalog import DEFAULT_COLUMNS, METRICS
+from mmbench.metric_catalog import DEFAULT_COLUMNS, METRICS, RENAMED
 from mmbench.params import Param, is_sweep, resolve_params
 from mmbench.plugin import stable_hash
 from mmbench.registry import PluginInfo, Registry
@@ -240,6 +241,7 @@ class _SuiteReader:
         split = self.table("split", SPLIT_PARAMS)
         train = self.table("train", TRAIN_PARAMS)
         self.suite_train = {k: v for k, v in train.items() if k in self.raw.get("train", {})}
+        self.rename_metrics()
         report = self.table("report", REPORT_PARAMS, nested=("reference",))
         report["reference"] = self.references()
         executor = self.table("executor", EXECUTOR_PARAMS, nested=("local_cluster",))
@@ -323,6 +325,30 @@ class _SuiteReader:
             self.problem(f"[{key}] {sub}", f"expected a table, e.g. {sub} = {{ n_workers = 2 }}")
             return {}
         return self.checked(declared, given, f"[{key}] {sub}.")[0]
+
+    def rename_metrics(self) -> None:
+        """A metric renamed since (``metric_catalog.RENAMED``) still works in ``[report]``
+        and its references, read as the new name with a DeprecationWarning."""
+        report = self.raw.get("report")
+        if not isinstance(report, dict):
+            return
+        report = self.raw["report"] = dict(report)
+
+        def current(name: Any, where: str) -> Any:
+            if isinstance(name, str) and name in RENAMED:
+                new, since = RENAMED[name]
+                warnings.warn(f"{self.path}: {where} names metric {name!r}, renamed {new!r} on {since}; "
+                              f"write {new!r} (the old name will stop working)", DeprecationWarning, stacklevel=2)
+                return new
+            return name
+
+        if "primary" in report:
+            report["primary"] = current(report["primary"], "[report] primary")
+        if isinstance(report.get("columns"), list):
+            report["columns"] = [current(c, "[report] columns") for c in report["columns"]]
+        if isinstance(report.get("reference"), list):
+            report["reference"] = [{**e, "metric": current(e.get("metric"), "[[report.reference]]")}
+                                   if isinstance(e, dict) else e for e in report["reference"]]
 
     def checked(self, declared: tuple[Param, ...], given: dict[str, Any], where: str) -> tuple[dict[str, Any], bool]:
         """``given`` resolved against ``declared``, each problem reported at ``where`` + its

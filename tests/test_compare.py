@@ -180,3 +180,24 @@ def test_bad_inputs_are_usage_errors_that_say_what_to_pass(run_cli, baseline, tm
     out = run_cli("compare", tmp_path / "other.json", baseline)
     assert out.code == 2 and "not a leaderboard JSON" in out.err
     assert run_cli("compare", baseline, baseline, "--time-ratio", "0.5").code == 2
+
+
+def test_results_and_leaderboards_written_before_the_rename_of_infer_s_per_epoch_still_compare(
+        run_cli, tmp_path):
+    """Issue 15: ``infer_s_per_epoch`` was one inference pass over the test split (Restrepo
+    et al.'s "inference time per epoch"), now named ``infer_s_test_pass``. Old result files
+    and leaderboard JSONs read under the new name, so an old baseline compares with a new run."""
+    def timed(results, key, seconds):
+        return [{**r, "metrics": {**r["metrics"], key: seconds}} for r in results]
+
+    old = write_dir(tmp_path / "old", timed(grid(), "infer_s_per_epoch", 0.01))
+    new = write_dir(tmp_path / "new", timed(grid(), "infer_s_test_pass", 0.05))
+    old_side, new_side = load_side(old), load_side(new)
+    assert all("infer_s_test_pass" in m and "infer_s_per_epoch" not in m for m in old_side.rows.values())
+    changes = compare(old_side, new_side).changes
+    assert any(c.metric == "infer_s_test_pass" for c in changes)
+    board = from_results(timed(grid(), "infer_s_per_epoch", 0.01), "demo", "", "auroc", ["auroc"]).to_dict()
+    for row in board["datasets"][0]["rows"]:  # a leaderboard JSON from before the rename
+        row["metrics"]["infer_s_per_epoch"] = {"mean": 0.01, "std": 0.0, "n": 3}
+    (tmp_path / "old.json").write_text(json.dumps(board))
+    assert all("infer_s_test_pass" in m for m in load_side(tmp_path / "old.json").rows.values())

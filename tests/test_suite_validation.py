@@ -532,3 +532,16 @@ datasets = ["other"]
     assert pairs == [("d", "early"), ("other", "early"), ("other", "late_joint")]
     typo = run_cli("validate", write_suite(text.replace('["other"]', '["otehr"]'), "typo.toml"))
     assert typo.code == 2 and "no dataset entry labelled 'otehr'; did you mean 'other'?" in typo.err
+
+
+def test_a_suite_naming_a_renamed_metric_still_reads_with_a_deprecation_warning(write_suite):
+    """``infer_s_per_epoch`` is now ``infer_s_test_pass`` (one pass over the test split):
+    a suite using the old name keeps working, told to write the new one."""
+    path = write_suite(SUITE + LABELLED + EARLY + '[report]\nprimary = "auroc"\n'
+                       'columns = ["auroc", "infer_s_per_epoch"]\n'
+                       '[[report.reference]]\ndataset = "d"\nconfig = "- / - / early"\n'
+                       'metric = "infer_s_per_epoch"\nvalue = 0.28\nsource = "Restrepo et al. 2024, Table 3"\n')
+    with pytest.warns(DeprecationWarning, match="renamed 'infer_s_test_pass'"):
+        suite = load_suite(path, load_registry())
+    assert suite.report["columns"] == ["auroc", "infer_s_test_pass"]
+    assert suite.report["reference"][0]["metric"] == "infer_s_test_pass"
