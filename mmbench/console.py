@@ -104,6 +104,10 @@ def check_results(out: Console, results: list) -> None:
         out.print(f"  [dim]skipped {escape(r.check)}: {escape(r.message.split('; ')[0][:160])}[/dim]")
 
 
+#: the training settings ``mmbench plugins NAME`` names first
+TRAIN_SHOWN_FIRST = ("epochs", "lr", "batch_size", "optimizer", "patience")
+
+
 def _status(entry: dict) -> str:
     if entry["status"] != "ok":
         return f"[red]{entry['status']}[/red]"
@@ -128,6 +132,11 @@ def plugin_details(out: Console, entries: list[dict], broken: list[dict] | None 
             out.print(f"  cite: {escape(e['citation'])}")
         for note in e.get("deprecations", []):
             out.print(f"  [yellow]deprecated:[/yellow] {escape(note)}")
+        if e.get("train_defaults"):
+            train = e["train_defaults"]
+            shown = ", ".join(f"{k} {train[k]}" for k in TRAIN_SHOWN_FIRST if k in train)
+            rest = ", ".join(f"{k} {v}" for k, v in train.items() if k not in TRAIN_SHOWN_FIRST)
+            out.print("  training defaults (a suite's \\[train] overrides them): " + escape(f"{shown}; {rest}"))
         if e["parameters"]:
             table = Table(show_edge=False)
             for header in ("parameter", "type", "default", "allowed", "help"):

@@ -21,6 +21,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field, replace
 from importlib.metadata import EntryPoint, entry_points
 from types import ModuleType
+from typing import Any
 
 import pluggy
 
@@ -80,7 +81,17 @@ class PluginInfo:
             "citation": self.cls.citation,
             "parameters": [p.describe() for p in self.cls.parameters],
             "deprecations": list(self.deprecations),
+            **({"train_defaults": self.train_defaults()} if self.kind == "fusion" else {}),
         }
+
+    def train_defaults(self) -> dict[str, Any]:
+        """The training settings a fusion runs with when a suite sets none: its own
+        protocol (``train_defaults``) over mmbench's defaults (``TRAIN_PARAMS``)."""
+        from mmbench.params import resolve_params
+        from mmbench.train_config import TRAIN_PARAMS
+
+        resolved, _ = resolve_params(TRAIN_PARAMS, getattr(self.cls, "train_defaults", {}))
+        return resolved
 
 
 @dataclass(frozen=True)

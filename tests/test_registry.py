@@ -253,3 +253,24 @@ def test_plugins_json_for_one_plugin_describes_its_parameters(run_cli):
     assert params["hidden"] | {"help": ""} == {
         "name": "hidden", "type": "integer", "default": 128, "required": False, "min": 1, "help": ""}
     assert params["dropout"]["default"] == 0.0 and params["dropout"]["max"] == 0.95
+
+
+def test_plugins_name_shows_a_fusions_training_defaults_in_text_and_json(run_cli, monkeypatch):
+    """Issue 15: the training protocol a fusion runs with (its paper's: the modality-gap
+    paper's probe is "stochastic gradient descent with momentum 0.9 and learning rate
+    3e-4, with early stopping based on validation loss"; Restrepo et al.'s fusions "AdamW
+    ... batch size 64", 30 epochs) is shown, not left to the code."""
+    monkeypatch.setenv("COLUMNS", "100")
+    listing = json.loads(run_cli("plugins", "linear_probe", "--json").out)
+    (probe,) = listing["plugins"]
+    assert {k: probe["train_defaults"][k] for k in ("optimizer", "lr", "momentum", "batch_size")} == \
+        {"optimizer": "sgd", "lr": 3e-4, "momentum": 0.9, "batch_size": 64}
+    assert probe["train_defaults"]["patience"] > 0 and probe["train_defaults"]["epochs"] >= 1000
+    (early,) = json.loads(run_cli("plugins", "early", "--json").out)["plugins"]
+    assert {k: early["train_defaults"][k] for k in ("optimizer", "lr", "batch_size", "epochs", "patience")} == \
+        {"optimizer": "adamw", "lr": 1e-3, "batch_size": 64, "epochs": 30, "patience": 0}
+    (synthetic,) = json.loads(run_cli("plugins", "synthetic", "--json").out)["plugins"]
+    assert "train_defaults" not in synthetic  # only fusions train
+    text = " ".join(run_cli("plugins", "linear_probe").out.split())
+    assert "training defaults (a suite's [train] overrides them): epochs 2000, lr 0.0003, batch_size 64, " \
+           "optimizer sgd, patience 10;" in text
