@@ -47,6 +47,25 @@ def diagnostics(data: SplitData) -> dict[str, Any]:
     return {"modalities": modalities, "pairs": pairs}
 
 
+#: what ``mmbench gap --split`` may inspect: one split, or the whole dataset ("all")
+SPLITS = ("all", "train", "val", "test")
+
+
+def pooled(splits: dict[str, SplitData], split: str) -> SplitData:
+    """The samples ``mmbench gap`` describes: one split, or every split together ("all":
+    the modality-gap paper's Table 1 gives R per dataset, over its N embeddings)."""
+    if split != "all":
+        return splits[split]
+    parts = list(splits.values())
+    names = sorted(parts[0].features)
+    return SplitData(
+        np.concatenate([p.ids for p in parts]),
+        {m: np.concatenate([p.features[m] for p in parts]) for m in names},
+        np.concatenate([p.labels for p in parts]), parts[0].task, parts[0].classes,
+        masks={m: np.concatenate([p.present(m) for p in parts]) for m in names
+               if any(m in p.masks for p in parts)})
+
+
 def pca_plot(before: SplitData, after: SplitData | None, title: str, path: Path) -> Path:
     """Both modalities in the first two principal components, before and after alignment
     (Restrepo et al. Fig. 2-3, the modality-gap paper Fig. 2). Modalities of unequal dimension get one panel each."""

@@ -88,6 +88,8 @@ class Prepared:
     extraction: dict[str, Any] = field(default_factory=dict)
     #: the encoder objects per modality (one object for a paired model's two modalities)
     encoders: dict[str, Encoder] = field(default_factory=dict)
+    #: every split as it was before the alignment (``mmbench gap --split``)
+    unaligned: dict[str, SplitData] = field(default_factory=dict)
 
 
 def prepare(spec: RunSpec, registry: Registry, on_items: ItemsCallback | None = None) -> Prepared:
@@ -104,6 +106,7 @@ def prepare(spec: RunSpec, registry: Registry, on_items: ItemsCallback | None = 
     if spec.robustness is not None:
         splits = robustness.corrupt(splits, spec.robustness, seed=spec.seed)
 
+    unaligned = splits
     unaligned_train = splits["train"]
     gap = {"before": diagnostics(unaligned_train)}
     alignment = None
@@ -114,7 +117,7 @@ def prepare(spec: RunSpec, registry: Registry, on_items: ItemsCallback | None = 
         gap["after"] = diagnostics(splits["train"])
     # after the alignment, so a train-mean fill matches the aligned rows it stands in for
     splits = robustness.fill(splits, (spec.robustness or robustness.DEFAULTS)["fill"])
-    return Prepared(table, splits, unaligned_train, extract_s, alignment, gap, extraction, objects)
+    return Prepared(table, splits, unaligned_train, extract_s, alignment, gap, extraction, objects, unaligned)
 
 
 def prepare_raw(spec: RunSpec, registry: Registry) -> Prepared:

@@ -88,3 +88,22 @@ def test_gap_command_writes_numbers_and_a_pca_plot(tmp_path, monkeypatch):
     assert set(record) >= {"before", "after"}
     (plot,) = (tmp_path / "gapdir").glob("*.png")
     assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and plot.stat().st_size > 10_000
+
+
+def test_gap_command_describes_the_whole_dataset_by_default_or_the_split_asked_for(tmp_path, monkeypatch):
+    """The modality-gap paper, Table 1: "Mean Resultant Length (R), quantifying the degree of
+    embedding concentration" per dataset and backbone, R = ||1/N sum_i v_i|| (eq. 7) over
+    the dataset's N embeddings; only the gap vector is "estimated ... over D_train" (eq. 6).
+    So `mmbench gap` defaults to every sample; --split picks one (runs keep train's)."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "g.toml").write_text(SUITE)
+    records = {}
+    for split in ("all", "train", "test"):
+        argv = ["gap", "g.toml", "--out", f"gap_{split}"] + ([] if split == "all" else ["--split", split])
+        assert main(argv) == 0
+        (numbers,) = (tmp_path / f"gap_{split}").glob("*.json")
+        records[split] = json.loads(numbers.read_text())
+    assert records["all"]["split"] == "all" and records["all"]["n"] == 300
+    assert records["train"]["n"] + records["test"]["n"] < 300 and records["test"]["n"] == 60
+    r = {s: records[s]["before"]["modalities"]["image"]["R"] for s in records}
+    assert len(set(r.values())) == 3  # three sets of samples, three means

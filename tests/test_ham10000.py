@@ -126,7 +126,7 @@ def test_tabular_holds_age_sex_localization_and_dx_type_only_when_asked(copies):
 
 
 def test_no_tabular_columns_gives_image_and_text_only_as_the_papers_fuse_them(copies):
-    """Seeds 000 and 004 fuse image and text: a suite drops the table with [], and the
+    """Restrepo et al. and the modality-gap paper fuse image and text: a suite drops the table with [], and the
     runner then keeps no tabular encoder for the dataset."""
     dataset = make(Ham10000, root=str(copies["csv"]), tabular_columns=[])
     table = dataset.load()

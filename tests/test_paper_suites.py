@@ -168,7 +168,7 @@ def test_suite_runs_end_to_end_on_fixture_data_and_tiny_models(name, offline, ru
 def test_no_paper_is_named_by_an_internal_number():
     """Issue 15: "seed 000" ... "seed 004" mean nothing to a user and read like random seeds;
     every paper is named by its authors, year and short title."""
-    numbered = re.compile(r"seed[ _-]00[0-4]", re.IGNORECASE)  # not glove's "seed001-v1" cache key
+    numbered = re.compile(r"seeds?[ _-]00[0-4]", re.IGNORECASE)  # not glove's "seed001-v1" cache key
     found = []
     for top in USER_FACING:
         paths = [REPO / top] if (REPO / top).is_file() else sorted((REPO / top).rglob("*"))

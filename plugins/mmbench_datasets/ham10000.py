@@ -70,7 +70,7 @@ class Ham10000(Dataset):
               choices=tuple(TEMPLATES)),
         Param("tabular_columns", list, ["age", "sex", "localization"], "metadata columns of the tabular "
               f"modality, from {', '.join(TABULAR)} (dx_type nearly states the label: add it knowingly); "
-              "[]: no tabular modality (image and text only, as seeds 000 and 004)"),
+              "[]: no tabular modality (image and text only, as Restrepo et al. and the modality-gap paper)"),
         Param("metadata", str, "", "metadata file relative to root (or absolute) when it is not named "
               f"{' / '.join(METADATA_NAMES)}; empty: found by those names under root"),
         loading.ON_BAD_SAMPLE,
