@@ -173,7 +173,7 @@ def test_no_paper_is_named_by_an_internal_number():
     for top in USER_FACING:
         paths = [REPO / top] if (REPO / top).is_file() else sorted((REPO / top).rglob("*"))
         for path in paths:
-            if path.suffix in (".py", ".md", ".toml", ".json", ".csv", ".txt") and path.is_file():
+            if path.suffix in (".py", ".md", ".toml", ".json", ".csv", ".txt", ".html") and path.is_file():
                 found += [f"{path.relative_to(REPO)}:{i}" for i, line in
                           enumerate(path.read_text(encoding="utf-8").splitlines(), 1) if numbered.search(line)]
     assert not found, found
