@@ -47,10 +47,6 @@ def diagnostics(data: SplitData) -> dict[str, Any]:
     return {"modalities": modalities, "pairs": pairs}
 
 
-#: what ``mmbench gap --split`` may inspect: one split, or the whole dataset ("all")
-SPLITS = ("all", "train", "val", "test")
-
-
 def pooled(splits: dict[str, SplitData], split: str) -> SplitData:
     """The samples ``mmbench gap`` describes: one split, or every split together ("all":
     the modality-gap paper's Table 1 gives R per dataset, over its N embeddings)."""
