@@ -266,3 +266,30 @@ name = "prior"
     # a dataset that does not declare its raw modalities keeps the encoders; two entries
     # that differ only by label are one computation, so one run
     assert by_dataset["words_and_vectors"] == ["text_length"]
+
+
+def test_recorded_quality_equals_scikit_learn_on_the_saved_test_predictions(workdir):
+    """Kept from issue 15's audit: every run's accuracy, F1 and AUROC are scikit-learn's
+    on the test predictions the run saved (binary: positive-class F1; multiclass: macro F1,
+    one-vs-rest macro AUROC), and the test size is the one recorded in ``data.n``."""
+    import numpy as np
+    from sklearn.metrics import accuracy_score, f1_score, roc_auc_score
+
+    from mmbench.results import read_predictions
+
+    suite = write(workdir / "tiny.toml", TINY.replace("seeds = [0, 1]", "seeds = [0]"))
+    assert main(["run", str(suite)]) == 0
+    for result in result_files(workdir).values():
+        saved = read_predictions(workdir / "results" / "tiny", result)
+        labels, proba, m = saved["labels"], saved["proba"], result["metrics"]
+        assert len(labels) == result["data"]["n"]["test"]
+        if result["data"]["task"] == "binary":
+            predicted = (proba >= 0.5).astype(int)
+            assert m["f1"] == pytest.approx(f1_score(labels, predicted), abs=1e-12)
+            assert m["auroc"] == pytest.approx(roc_auc_score(labels, proba), abs=1e-12)
+        else:
+            predicted = np.argmax(proba, axis=1)
+            assert m["f1"] == pytest.approx(f1_score(labels, predicted, average="macro"), abs=1e-12)
+            assert m["auroc"] == pytest.approx(roc_auc_score(labels, proba, multi_class="ovr", average="macro"),
+                                               abs=1e-12)
+        assert m["accuracy"] == pytest.approx(accuracy_score(labels, predicted), abs=1e-12)
