@@ -199,7 +199,7 @@ class Fusion(Plugin):
     #: e.g. ``zero_shot`` encoding its class prompts. Raw-input fusions always get them.
     uses_encoders: ClassVar[bool] = False
     #: True when the model's output carries per-modality branch outputs an alignment's
-    #: regulariser can act on (``ctx.branch_loss``, seed 000's L_reg); a suite pairing such an
+    #: regulariser can act on (``ctx.branch_loss``, Restrepo et al.'s L_reg); a suite pairing such an
     #: alignment with a fusion without branches fails that run with advice.
     exposes_branches: ClassVar[bool] = False
     #: True when the fusion reads ``SplitData.masks`` and copes with absent modalities;

@@ -69,8 +69,9 @@ def _grouped_held_out(y: np.ndarray, groups: np.ndarray, fraction: float, seed: 
 
     Groups are visited in a seeded random order; a group is held out when that brings the
     held-out counts closer to ``fraction`` of each stratum and of all rows (the sum of the
-    absolute differences). Groups of one sample make this an exactly stratified split;
-    larger groups stop it within a few rows of the target. (K-fold splitting, used
+    absolute differences), after one group for each class the part should hold at least one
+    sample of. Groups of one sample make this an exactly stratified split; larger groups
+    stop it within a few rows of the target. (K-fold splitting, used
     before, can only hold out 1/k: a 15 % request gave 1/7 = 14.3 %.)
     """
     _, group_of = np.unique(groups, return_inverse=True)
@@ -85,8 +86,16 @@ def _grouped_held_out(y: np.ndarray, groups: np.ndarray, fraction: float, seed: 
     def distance(per_stratum: np.ndarray) -> float:
         return float(np.abs(per_stratum - target).sum() + abs(per_stratum.sum() - total))
 
-    for g in np.random.default_rng(seed).permutation(len(counts)):
-        if distance(held + counts[g]) < distance(held):
+    order = np.random.default_rng(seed).permutation(len(counts))
+    # first one group for every class the held-out part should have at least one sample
+    # of, so a small dataset of large groups does not leave a class out of a split
+    for stratum in np.flatnonzero(target >= 0.5):
+        if held[stratum] == 0:
+            g = order[np.flatnonzero(counts[order, stratum] > 0)[0]]
+            held += counts[g]
+            chosen[g] = True
+    for g in order:
+        if not chosen[g] and distance(held + counts[g]) < distance(held):
             held += counts[g]
             chosen[g] = True
     return chosen[group_of]

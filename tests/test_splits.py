@@ -102,3 +102,15 @@ def test_a_single_group_cannot_be_split_and_says_why_or_falls_back():
     data = table(n=40, groups=np.repeat(np.arange(10), 4))  # ten patients of four
     rows = split_indices(data, val=0.1, test=0.2, seed=0)
     assert sum(len(v) for v in rows.values()) == 40 and all(len(v) for v in rows.values())
+
+
+def test_a_small_dataset_of_large_pure_groups_keeps_both_classes_in_every_split():
+    """Six patients of four images, one grade each: every split still gets both classes
+    (a split of one class has no AUROC)."""
+    groups = np.repeat(np.arange(6), 4)
+    labels = np.repeat([1, 0, 1, 0, 0, 1], 4)
+    data = DatasetTable(ids=np.arange(24), labels=labels, task="binary", classes=("neg", "pos"),
+                        modalities={"x": np.zeros((24, 2))}, groups=groups)
+    for seed in range(5):
+        for index in split_indices(data, val=0.2, test=0.25, seed=seed).values():
+            assert set(labels[index]) == {0, 1}, seed
