@@ -55,7 +55,7 @@ import numpy as np
 
 from mmbench.data import Encoded, TokenSequence
 from mmbench.files import sha256_file, write_bytes_atomic, write_text_atomic
-from mmbench.plugin import stable_hash
+from mmbench.hashing import stable_hash
 
 #: Bump when the layout or the key changes: every older entry becomes a miss.
 #: 2: sample stores for unfitted encoders (chunks addressed by sample id).

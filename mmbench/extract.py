@@ -30,7 +30,7 @@ from rich.progress import (
 from mmbench.cache import EmbeddingCache
 from mmbench.errors import UserError
 from mmbench.executor import RateColumn
-from mmbench.plugin import stable_hash
+from mmbench.hashing import stable_hash
 from mmbench.registry import Registry
 from mmbench.suite import RunSpec, Suite, encoder_label, modalities_to_encode
 

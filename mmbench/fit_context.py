@@ -7,23 +7,18 @@ branch loss, the device), so a fusion's signature never depends on its capabilit
 Fusions written against the earlier signature, ``fit(train, val, config, on_epoch=None,
 **kwargs)`` (keywords ``encoders`` and ``branch_loss`` passed as the capabilities said),
 keep working until ``OLD_FIT_REMOVED``, with a ``PluginDeprecationWarning`` naming the new
-form. ``call_fit`` decides which form a class has and calls it accordingly.
+form: ``FitContext.coerce`` takes the old keywords, and ``mmbench.legacy_fit.call_fit`` decides
+which form a class has and calls it accordingly.
 """
 
 from __future__ import annotations
 
-import inspect
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from mmbench.errors import PluginDeprecationWarning
-
-if TYPE_CHECKING:
-    from mmbench.data import SplitData
-    from mmbench.plugin import Encoder, Fusion
-    from mmbench.train_config import FitReport, TrainConfig
 
 #: The date from which ``fit(train, val, config, on_epoch=None, **kwargs)`` is no longer called
 #: (docs/plugins.md, "Stability").
@@ -49,7 +44,8 @@ class FitContext:
     """
 
     on_epoch: Callable[[int, int], None] | None = None
-    encoders: dict[str, Encoder] = field(default_factory=dict)
+    #: ``mmbench.plugin.Encoder`` objects (typed Any: plugin.py imports this module)
+    encoders: dict[str, Any] = field(default_factory=dict)
     branch_loss: Callable[[dict[str, Any]], Any] | None = None
     device: str = "cpu"
 
@@ -81,35 +77,3 @@ class FitContext:
                           stacklevel=3)
         return cls(on_epoch=legacy.get("on_epoch"), encoders=dict(legacy.get("encoders") or {}),
                    branch_loss=legacy.get("branch_loss"), device=device)
-
-
-def uses_old_fit(cls: type) -> bool:
-    """True when ``cls.fit`` is written to the old signature: no parameter named ``ctx``."""
-    try:
-        parameters = inspect.signature(cls.fit).parameters
-    except (TypeError, ValueError):  # a builtin or an odd callable: assume the documented form
-        return False
-    return "ctx" not in parameters
-
-
-def old_fit_message(cls: type) -> str:
-    """What the deprecation warning says about a class with the old ``fit``."""
-    return (f"{cls.__module__}.{cls.__qualname__}.fit uses the old signature fit(train, val, config, "
-            f"on_epoch=None, **kwargs), which mmbench calls until {OLD_FIT_REMOVED}; define {NEW_FORM} "
-            "and read ctx.on_epoch / ctx.encoders / ctx.branch_loss / ctx.device (mmbench.api.FitContext)")
-
-
-def call_fit(fusion: Fusion, train: SplitData, val: SplitData, config: TrainConfig,
-             ctx: FitContext) -> FitReport:
-    """Fit ``fusion`` with whichever signature its class has. An old-form ``fit`` gets the
-    keywords it got before: ``on_epoch`` always, ``encoders`` for raw-input fusions and
-    those with ``uses_encoders``, ``branch_loss`` when the alignment has one."""
-    if not uses_old_fit(type(fusion)):
-        return fusion.fit(train, val, config, ctx)
-    warnings.warn(old_fit_message(type(fusion)), PluginDeprecationWarning, stacklevel=2)
-    extra: dict[str, Any] = {}
-    if fusion.consumes == "raw" or fusion.uses_encoders:
-        extra["encoders"] = ctx.encoders
-    if ctx.branch_loss is not None:
-        extra["branch_loss"] = ctx.branch_loss
-    return fusion.fit(train, val, config, on_epoch=ctx.on_epoch, **extra)

@@ -23,10 +23,10 @@ from typing import Any
 import numpy as np
 
 from mmbench import bootstrap
+from mmbench.grid import Suite, config_label
 from mmbench.metric_catalog import METRICS, current_names
 from mmbench.result_index import ResultIndex
 from mmbench.results import left_out_notes, load_results
-from mmbench.suite import Suite, config_label
 
 
 @dataclass

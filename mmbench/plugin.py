@@ -9,17 +9,16 @@ made per run with its resolved parameters as ``self.params``.
 from __future__ import annotations
 
 import copy
-import hashlib
-import json
 from abc import abstractmethod
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from mmbench.data import TASK_KINDS, DatasetTable, SplitData
+from mmbench.errors import ParamsError
 from mmbench.fit_context import NEW_FORM as NEW_FIT_FORM
 from mmbench.fit_context import FitContext
-from mmbench.errors import ParamsError
+from mmbench.hashing import stable_hash  # noqa: F401  (documented as mmbench.plugin.stable_hash)
 from mmbench.params import Param, resolve_params
 
 if TYPE_CHECKING:
@@ -274,9 +273,3 @@ def missing_methods(cls: type) -> list[str]:
     ones it never overrode, e.g. a misspelled ``build_model``): found at registration."""
     return sorted(name for name in dir(cls)
                   if getattr(getattr(cls, name, None), "__isabstractmethod__", False))
-
-
-def stable_hash(obj: Any, length: int = 16) -> str:
-    """A hash of JSON-able data that is the same on every machine and Python run."""
-    text = json.dumps(obj, sort_keys=True, separators=(",", ":"), default=str)
-    return hashlib.sha256(text.encode()).hexdigest()[:length]

@@ -28,7 +28,7 @@ import pluggy
 from mmbench import hookspecs
 from mmbench.data import TASK_KINDS
 from mmbench.errors import PluginConflictError, PluginDeprecationWarning, UnknownPluginError, did_you_mean
-from mmbench.fit_context import old_fit_message, uses_old_fit
+from mmbench.legacy_fit import old_fit_message, uses_old_fit
 from mmbench.params import Param
 from mmbench.plugin import CAPABILITIES, PLUGIN_BASES, Plugin, missing_methods
 

@@ -25,11 +25,11 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from mmbench.files import write_bytes_atomic, write_text_atomic
+from mmbench.hashing import stable_hash
 from mmbench.metric_catalog import current_names
-from mmbench.plugin import stable_hash
 
 if TYPE_CHECKING:
-    from mmbench.suite import RunSpec
+    from mmbench.grid import RunSpec
 
 SCHEMA_VERSION = 1
 #: how ``result_problem`` starts the reason of a file whose name is not its run id

@@ -22,7 +22,8 @@ from mmbench import memory, metrics, robustness
 from mmbench.cache import EmbeddingCache, concat_encoded, entry_key, store_key
 from mmbench.data import DataError, DatasetTable, Encoded, SplitData, TokenSequence, is_features
 from mmbench.errors import UserError
-from mmbench.fit_context import FitContext, call_fit
+from mmbench.fit_context import FitContext
+from mmbench.legacy_fit import call_fit
 from mmbench.gap import diagnostics
 from mmbench.plugin import Alignment, Encoder
 from mmbench.registry import Registry

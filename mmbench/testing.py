@@ -42,7 +42,8 @@ import numpy as np
 
 from mmbench.data import TASK_KINDS, DatasetTable, Encoded, SplitData, TokenSequence, is_features
 from mmbench.errors import UserError
-from mmbench.fit_context import FitContext, call_fit
+from mmbench.fit_context import FitContext
+from mmbench.legacy_fit import call_fit
 from mmbench.plugin import PLUGIN_BASES, Alignment, Dataset, Encoder, Fusion, Plugin, Reporter
 
 #: modalities of generated data when a plugin declares none
