@@ -214,11 +214,13 @@ def test_ctrl_c_stops_the_pool_at_once_keeps_finished_results_and_exits_130(tmp_
 
 @pytest.mark.slow
 def test_pool_workers_die_with_a_killed_parent(tmp_path):
-    write_suite(tmp_path, fusion("sleeps", seconds=600))
+    started = tmp_path / "started"
+    started.mkdir()
+    write_suite(tmp_path, fusion("sleeps", seconds=600, started=f'"{started}"'))
     proc = start(tmp_path, "--workers", "2")
-    wait_for(lambda: len(pool_workers(proc.pid)) == 2)
+    wait_for(lambda: len(list(started.iterdir())) == 2, seconds=300)  # both workers are in a run
     workers = pool_workers(proc.pid)
-    time.sleep(1.0)
+    assert len(workers) == 2
     proc.kill()
     proc.communicate()
     # before the fix they stay alive (and hold ~850 MB each) for minutes

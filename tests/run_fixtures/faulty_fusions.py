@@ -3,6 +3,7 @@
 import os
 import signal
 import time
+from pathlib import Path
 
 import numpy as np
 
@@ -59,9 +60,12 @@ class Sleeps(Prior):
     """The prior, after sleeping ``seconds`` in fit (a run that is too slow)."""
 
     name = "sleeps"
-    parameters = Prior.parameters + (Param("seconds", float, 60.0, "how long fit() sleeps", min=0.0),)
+    parameters = Prior.parameters + (Param("seconds", float, 60.0, "how long fit() sleeps", min=0.0),
+                                     Param("started", str, "", "folder where fit() leaves <pid>.started"))
 
     def fit(self, train, val, config, ctx=None):
+        if self.params["started"]:
+            (Path(self.params["started"]) / f"{os.getpid()}.started").touch()
         time.sleep(self.params["seconds"])
         return super().fit(train, val, config)
 
