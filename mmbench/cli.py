@@ -1,13 +1,15 @@
 """The ``mmbench`` command.
 
 Exit codes: 0 success; 1 some runs failed (a timed-out run included; their results say why)
-or ``compare`` found a regression; 2 bad input (a suite, a name, a path), reported as one
-short message without a traceback unless ``--debug``; 4 the leaderboard is incomplete
-because a reporter failed (each is named in a warning; the other reporters' files are
-written; when runs failed too, 1 wins); 130 interrupted (Ctrl-C, SIGINT, SIGTERM): finished
-results are kept, the same command resumes; a second Ctrl-C exits at once. docs/design.md
-"Failure model" says what each fault does. Heavy modules are imported inside the commands
-so ``--help`` is instant.
+or ``compare`` found a regression; 2 bad input (a suite, a name, a path; an output file
+mmbench did not generate, never overwritten), reported as one short message without a
+traceback unless ``--debug``; 3 a file could not be written (no space left on device, a
+read-only folder): the message names it, finished results are kept and running the same
+command again resumes; 4 the leaderboard is incomplete because a reporter failed (each is
+named in a warning; the other reporters' files are written; when runs failed too, 1 wins);
+130 interrupted (Ctrl-C, SIGINT, SIGTERM): finished results are kept, the same command
+resumes; a second Ctrl-C exits at once. docs/design.md "Failure model" says what each fault
+does. Heavy modules are imported inside the commands so ``--help`` is instant.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 
-EXIT_OK, EXIT_RUNS_FAILED, EXIT_USAGE = 0, 1, 2
+EXIT_OK, EXIT_RUNS_FAILED, EXIT_USAGE, EXIT_CANNOT_WRITE = 0, 1, 2, 3
 EXIT_LEADERBOARD_INCOMPLETE = 4
 EXIT_INTERRUPTED = 130
 
@@ -47,10 +49,33 @@ def main(argv: list[str] | None = None) -> int:
         # soft wrap: a file name or key is never split across lines in a CI log
         Console(stderr=True, soft_wrap=True).print(f"[bold red]error:[/bold red] {escape(str(exc))}")
         return EXIT_USAGE
+    except OSError as exc:
+        if args.debug or not cannot_write(exc):
+            raise
+        print(f"error: {cannot_write(exc)}", file=sys.stderr)
+        return EXIT_CANNOT_WRITE
     except KeyboardInterrupt:
         print("interrupted: finished runs are saved; run the same command again to resume",
               file=sys.stderr)
         return EXIT_INTERRUPTED
+
+
+def cannot_write(exc: OSError) -> str | None:
+    """The message for a file mmbench could not write (any failed atomic write, and a full
+    disk wherever it hit), or None for another OSError (a bug: its traceback is shown)."""
+    import errno
+
+    from mmbench.files import WriteFailed
+
+    if not isinstance(exc, WriteFailed) and exc.errno not in (errno.ENOSPC, errno.EDQUOT):
+        return None
+    what = f"could not write {exc.filename}" if exc.filename else "could not write a file"
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        fix = "free some space on that device"
+    else:
+        fix = "make that folder writable (or choose another with --results / --output)"
+    return (f"{what}: {exc.strerror or exc}. Finished results are kept (each is written whole or "
+            f"not at all); {fix} and run the same command again: it resumes where it stopped.")
 
 
 def build_parser() -> argparse.ArgumentParser:

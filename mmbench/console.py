@@ -10,6 +10,7 @@ from rich.table import Table
 
 from mmbench.leaderboard import Leaderboard
 from mmbench.metric_catalog import METRICS
+from mmbench.results import error_text
 from mmbench.suite import Suite
 
 
@@ -57,7 +58,7 @@ def results(out: Console, records: list[dict[str, Any]], primary: str) -> None:
     for r in sorted(records, key=lambda r: (r["labels"]["dataset"], r["labels"]["config"], r["spec"]["seed"])):
         value = (r.get("metrics") or {}).get(primary)
         status = "[green]ok[/green]" if r["status"] == "ok" else \
-            f"[red]failed[/red]: {escape(r['error']['message'])}"
+            f"[red]failed[/red]: {escape(error_text(r['error']))}"
         table.add_row(escape(r["labels"]["dataset"]), escape(r["labels"]["config"]), str(r["spec"]["seed"]), status,
                       "–" if value is None else format(value, METRICS[primary].fmt),
                       "–" if r.get("duration_s") is None else f"{r['duration_s']:.2f}", r["run_id"])

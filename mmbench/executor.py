@@ -31,7 +31,7 @@ from rich.text import Text
 
 from mmbench.claims import Claims
 from mmbench.registry import Registry, load_registry
-from mmbench.results import is_finished, read_result, result_path, run_record, write_result
+from mmbench.results import error_text, is_finished, read_result, result_path, run_record, write_result
 from mmbench.suite import RunSpec, Suite
 
 #: How often a run may lose its worker process (a segfault, an out-of-memory kill) and run
@@ -101,8 +101,9 @@ class Recorder:
         if ok:
             self.outcome.ok.append(label)
         else:
-            self.outcome.failed.append((label, result["error"]["message"]))
-            self.progress.console.print(f"[red]failed[/red] {escape(label)}: {escape(result['error']['message'])}")
+            message = error_text(result["error"])
+            self.outcome.failed.append((label, message))
+            self.progress.console.print(f"[red]failed[/red] {escape(label)}: {escape(message)}")
         self.progress.advance(self.grid)
         return ok
 

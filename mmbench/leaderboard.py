@@ -26,7 +26,7 @@ from mmbench import bootstrap
 from mmbench.grid import Suite, config_label
 from mmbench.metric_catalog import METRICS, current_names
 from mmbench.result_index import ResultIndex
-from mmbench.results import left_out_notes, load_results
+from mmbench.results import error_text, left_out_notes, load_results
 
 
 @dataclass
@@ -245,7 +245,7 @@ def from_results(results: list[dict[str, Any]], suite: str, description: str, pr
         labels = r["labels"]
         if r["status"] != "ok":
             failed.append({"dataset": labels["dataset"], "config": labels["config"],
-                           "seed": r["spec"]["seed"], "error": r["error"]["message"]})
+                           "seed": r["spec"]["seed"], "error": error_text(r["error"])})
             continue
         tasks[labels["dataset"]] = r["data"]["task"]
         key = (labels["encoder"], labels["alignment"], labels["fusion"], labels.get("robustness", "-"))

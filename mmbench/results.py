@@ -60,6 +60,23 @@ def run_record(spec: RunSpec, *, started: datetime, duration_s: float, threads: 
     })
 
 
+def error_text(error: dict[str, Any]) -> str:
+    """A failed run's error as every place shows it: ``KeyError: 'image'``, not ``'image'``
+    (an exception's message alone often says nothing). mmbench's own errors for users
+    (``UserError`` and its kinds) are sentences already and show as they are."""
+    from mmbench.errors import UserError
+
+    kind, message = str(error.get("type") or ""), str(error.get("message") or "")
+    user_kinds, todo = set(), [UserError]
+    while todo:
+        cls = todo.pop()
+        user_kinds.add(cls.__name__)
+        todo += cls.__subclasses__()
+    if not kind or kind in user_kinds or message.startswith(f"{kind}:"):
+        return message or kind
+    return f"{kind}: {message}" if message else kind
+
+
 def result_path(results_dir: Path, run_id: str) -> Path:
     return Path(results_dir) / f"{run_id}.json"
 

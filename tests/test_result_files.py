@@ -115,3 +115,31 @@ def test_the_schema_check_accepts_what_run_writes_and_names_what_is_wrong(finish
     assert result_problem({**good, "status": "failed", "error": None}) == "a failed run without an error message"
     assert result_problem([good]) == "not a JSON object but a list"
     assert result_problem(good, "other.json").startswith("a copy or a renamed file")
+
+
+def test_a_failed_runs_message_keeps_its_exception_type_everywhere(tmp_path, monkeypatch, write_suite, run_cli,
+                                                                   use_plugins):
+    use_plugins("mmbench,faulty_fusions")
+    monkeypatch.chdir(tmp_path)
+    suite = write_suite(SUITE.replace("seeds = [0, 1, 2]", "seeds = [0]") + '\n[[fusions]]\nname = "explodes"\n')
+    ran = run_cli("run", suite)
+    assert ran.code == 1
+    shown = "RuntimeError: boom: this fusion always fails"
+    assert shown in " ".join((ran.out + ran.err).split())  # as it happens, on the console
+    assert shown in " ".join(run_cli("results", suite).out.split())
+    board = json.loads((tmp_path / "leaderboard" / "tiny.json").read_text())
+    assert [f["error"] for f in board["failed"]] == [shown]
+    assert f"seed 0: {shown}" in (tmp_path / "leaderboard" / "tiny.md").read_text()
+    (record,) = [r for r in map(json.loads, map(Path.read_text, Path("results/tiny").glob("*.json")))
+                 if r["status"] == "failed"]
+    assert record["error"]["type"] == "RuntimeError"  # the record keeps type and message apart
+
+
+def test_error_text_names_the_type_unless_mmbench_wrote_the_sentence():
+    from mmbench.results import error_text
+
+    assert error_text({"type": "KeyError", "message": str(KeyError("image"))}) == "KeyError: 'image'"
+    assert error_text({"type": "RuntimeError", "message": ""}) == "RuntimeError"
+    assert error_text({"type": "UserError", "message": "dataset 'x': no root"}) == "dataset 'x': no root"
+    assert error_text({"type": "SuiteError", "message": "s.toml: bad"}) == "s.toml: bad"
+    assert error_text({"type": "OSError", "message": "OSError: twice"}) == "OSError: twice"
