@@ -22,7 +22,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from mmbench.files import write_bytes_atomic
+from mmbench.files import write_generated
 from mmbench.leaderboard import DatasetBoard, Leaderboard, Row
 from mmbench.metric_catalog import METRICS
 from mmbench.plugin import Reporter, stable_hash
@@ -36,6 +36,9 @@ WIDTH = 11.0  # inches; the legend / rank table takes the right part
 #: longer legend entries are shortened so they stay inside the fixed-size figure
 MAX_LABEL = 80
 #: the names this reporter writes, so files of plots that are no longer drawn are removed
+#: the PNG "Software" text of every plot (no version: the bytes must not change with one);
+#: mmbench replaces or removes only PNGs that carry it
+SOFTWARE = "mmbench"
 OWN_FILES = ("*_sweep_*.png", "missing_rate_*.png", "pareto_*.png")
 
 
@@ -101,8 +104,8 @@ class PlotsReporter(Reporter):
                 fig = Figure(figsize=(WIDTH, _height(plot)), dpi=DPI)
                 _draw(fig, plot)
                 buffer = io.BytesIO()
-                fig.savefig(buffer, format="png", dpi=DPI, metadata={"Software": None})
-                written.append(write_bytes_atomic(Path(out_dir) / plot.path, buffer.getvalue()))
+                fig.savefig(buffer, format="png", dpi=DPI, metadata={"Software": SOFTWARE})
+                written.append(write_generated(Path(out_dir) / plot.path, buffer.getvalue(), is_png_ours))
         _remove_stale(Path(out_dir) / board.suite, set(written))
         return sorted(written)
 
@@ -378,8 +381,17 @@ def _remove_stale(folder: Path, written: set[Path]) -> None:
         return
     for pattern in OWN_FILES:
         for path in folder.glob(pattern):
-            if path not in written:
+            if path not in written and is_png_ours(path.read_bytes()):
                 path.unlink()
+
+
+def is_png_ours(data: bytes) -> bool:
+    """A plot this reporter drew: its PNG says Software = mmbench. Plots drawn before the
+    mark said no Software at all: at the names this reporter gives (the only paths it
+    checks), such a PNG is taken as its own; an image any program labelled is not."""
+    head = data[:4096]
+    return b"tEXtSoftware\x00" + SOFTWARE.encode() in head or (
+        head.startswith(b"\x89PNG") and b"tEXtSoftware\x00" not in head)
 
 
 def _file_names(datasets: list[str]) -> dict[str, str]:
