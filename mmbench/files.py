@@ -121,9 +121,14 @@ def sha256_file(path: str | Path) -> str:
     (the weights identity in encoder fingerprints)."""
     key = file_state(path)
     if key not in _HASHES:
-        digest = hashlib.sha256()
-        with open(path, "rb") as handle:
-            for chunk in iter(lambda: handle.read(1 << 20), b""):
-                digest.update(chunk)
-        _HASHES[key] = digest.hexdigest()
+        _HASHES[key] = file_digest(path)
     return _HASHES[key]
+
+
+def file_digest(path: str | Path) -> str:
+    """sha256 of a file's bytes, read now (no cache: for when size and time may lie)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()

@@ -261,6 +261,7 @@ class Brset(_FundusDataset):
                                         "comorbidities"],
               "label-file columns forming the tabular modality ([]: none)"),
         loading.ON_BAD_SAMPLE,
+        loading.FINGERPRINT,
     )
 
     def __init__(self, **params: Any):
@@ -356,6 +357,7 @@ class Mbrset(_FundusDataset):
                                         "diabetic_foot"],
               "label-file columns forming the tabular modality ([]: none)"),
         loading.ON_BAD_SAMPLE,
+        loading.FINGERPRINT,
     )
 
     def template(self) -> str:

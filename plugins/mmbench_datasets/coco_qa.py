@@ -56,6 +56,7 @@ class CocoQa(Dataset):
         Param("tabular_columns", list, [], f"metadata columns as a tabular modality: [] or {list(TABULAR_COLUMNS)} "
               "(the question type is picked by the kind of answer: a label cue)"),
         loading.ON_BAD_SAMPLE,
+        loading.FINGERPRINT,
     )
 
     def __init__(self, **params):

@@ -57,6 +57,7 @@ class Daquar(Dataset):
         Param("template", str, "{question}", "text of a sample; {question} names no image id "
               "('in the image ?'), {raw_question} is the published line ('in the image123 ?')"),
         loading.ON_BAD_SAMPLE,
+        loading.FINGERPRINT,
     )
 
     def __init__(self, **params):

@@ -65,6 +65,7 @@ class Fakeddit(Dataset):
         Param("image_dir", str, "", "image folder relative to root; empty: public_image_set/ or images/ "
               "(beside root or the TSVs), else the TSVs' folder"),
         loading.ON_BAD_SAMPLE,
+        loading.FINGERPRINT,
     )
 
     def __init__(self, **params: Any):

@@ -74,6 +74,7 @@ class Ham10000(Dataset):
         Param("metadata", str, "", "metadata file relative to root (or absolute) when it is not named "
               f"{' / '.join(METADATA_NAMES)}; empty: found by those names under root"),
         loading.ON_BAD_SAMPLE,
+        loading.FINGERPRINT,
     )
 
     def __init__(self, **params: Any):

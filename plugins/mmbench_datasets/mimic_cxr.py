@@ -134,6 +134,7 @@ class MimicCxr(Dataset):
               "metadata columns forming the tabular modality ([]: no tabular modality)"),
         Param("official_split", bool, True, "use mimic-cxr-2.0.0-split.csv when present (validate -> val)"),
         loading.ON_BAD_SAMPLE,
+        loading.FINGERPRINT,
     )
 
     def __init__(self, **params: Any):

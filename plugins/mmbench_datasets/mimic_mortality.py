@@ -135,6 +135,7 @@ class MimicMortality(Dataset):
               "['ehr', 'text'] for OmniFuse's EHR+REP); image and text need cxr_root, text a report_sections "
               "other than 'none'; the default keeps every one the other settings give"),
         loading.ON_BAD_SAMPLE,
+        loading.FINGERPRINT,
     )
 
     def __init__(self, **params: Any):

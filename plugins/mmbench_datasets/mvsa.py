@@ -59,6 +59,7 @@ class _Mvsa(Dataset):
         Param("group_duplicates", bool, True, "tweets with the same text once retweet prefix, links and "
               "mentions are removed share a group, so near-duplicates never cross splits"),
         loading.ON_BAD_SAMPLE,
+        loading.FINGERPRINT,
     )
 
     def __init__(self, **params: Any):

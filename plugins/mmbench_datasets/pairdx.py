@@ -90,6 +90,7 @@ class PairDx(Dataset):
         Param("tabular_columns", list, [], "metadata columns for the tabular modality (e.g. age, gender); "
               "default: none"),
         loading.ON_BAD_SAMPLE,
+        loading.FINGERPRINT,
     )
 
     def raw_modalities(self) -> tuple[str, ...]:

@@ -51,6 +51,7 @@ class Recipes5k(Dataset):
         Param("template", str, "{ingredients}", "text of a sample; field {ingredients} (the list, "
               "', '-separated)"),
         loading.ON_BAD_SAMPLE,
+        loading.FINGERPRINT,
     )
 
     def __init__(self, **params):

@@ -75,6 +75,7 @@ class SatelliteBench(Dataset):
               "only, as Restrepo et al. (an empty tabular_columns means every demographic column, not none)"),
         Param("image_suffixes", list, [".tiff", ".tif"], "image file suffixes to read (e.g. ['.jpg'] for RGB copies)"),
         loading.ON_BAD_SAMPLE,
+        loading.FINGERPRINT,
     )
 
     def raw_modalities(self) -> tuple[str, ...]:

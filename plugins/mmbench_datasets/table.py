@@ -87,6 +87,7 @@ class Table(Dataset):
               "(instead of text_columns; a missing value reads 'unknown')"),
         Param("tabular_columns", list, [], "metadata columns that form the tabular modality"),
         loading.ON_BAD_SAMPLE,
+        loading.FINGERPRINT,
     )
 
     def __init__(self, **params: Any):
