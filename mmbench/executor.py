@@ -100,6 +100,8 @@ class Recorder:
         ok = result["status"] == "ok"
         if ok:
             self.outcome.ok.append(label)
+            for warning in result.get("warnings") or []:
+                self.progress.console.print(f"[yellow]warning[/yellow] {escape(label)}: {escape(warning)}")
         else:
             message = error_text(result["error"])
             self.outcome.failed.append((label, message))

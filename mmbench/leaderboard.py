@@ -200,6 +200,10 @@ def build(suite: Suite) -> tuple[Leaderboard, list[str]]:
     # labels change no number, so they are not in the run id: take them from the suite as it is now
     results = sorted(({**r, "labels": specs[r["run_id"]].labels()} for r in results if r["run_id"] in specs),
                      key=lambda r: order[r["run_id"]])
+    for r in results:
+        for warning in r.get("warnings") or []:
+            labels = r["labels"]
+            notes.append(f"{labels['dataset']} | {labels['config']} | seed {r['spec']['seed']}: {warning}")
     resamples = int(suite.report.get("bootstrap", bootstrap.RESAMPLES))
     seed = int(suite.report.get("bootstrap_seed", bootstrap.SEED))
     primary = suite.report["primary"]

@@ -38,6 +38,27 @@ def quality(labels: np.ndarray, proba: np.ndarray, task: str) -> dict[str, float
         }
 
 
+def split_warnings(labels: np.ndarray, task: str, classes: tuple[str, ...] | list[str], split: str = "test"
+                   ) -> list[str]:
+    """What makes a split's quality numbers meaningless though they look fine: a split of
+    one class scores accuracy 1.000 for predicting it always, and has no AUROC."""
+    labels = np.asarray(labels)
+    if len(labels) == 0:
+        return []
+    if task == "multilabel":
+        if labels.ndim == 2 and all(len(np.unique(labels[:, j])) < 2 for j in range(labels.shape[1])):
+            return [f"every label is constant in the {split} split ({len(labels)} samples): AUROC is undefined "
+                    "and accuracy says nothing; give it more samples or a larger test fraction"]
+        return []
+    present = np.unique(labels)
+    if len(present) >= 2:
+        return []
+    name = classes[int(present[0])] if 0 <= int(present[0]) < len(classes) else str(present[0])
+    return [f"the {split} split holds one class only ({name!r}, {len(labels)} samples, of {len(classes)} "
+            "classes): accuracy is trivial and AUROC undefined; give it more samples of the other classes or "
+            "a larger test fraction"]
+
+
 def auroc(labels: np.ndarray, proba: np.ndarray, task: str) -> float:
     try:
         if task == "binary":

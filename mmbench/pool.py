@@ -119,6 +119,7 @@ def _serve(conn: Connection, results_dir: str, parent: int) -> None:
         result = execute(spec, worker_registry(), on_epoch=report.epoch, on_items=report.items)
         write_result(Path(results_dir), result)
         conn.send(("done", {"status": result["status"], "error": result.get("error"),
+                            "warnings": result.get("warnings"),
                             "labels": result["labels"], "spec": {"seed": result["spec"]["seed"]}}))
 
 

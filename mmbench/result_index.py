@@ -31,7 +31,7 @@ SUMMARIES = "summaries.index"
 VERSION = 1
 #: what the leaderboard reads of a result; the rest (per-epoch history...) is not kept
 KEPT = ("schema_version", "run_id", "suite", "status", "error", "spec", "data", "metrics", "environment",
-        "predictions", "labels")
+        "predictions", "labels", "warnings")
 
 
 def _state(path: Path) -> list[int] | None:

@@ -167,6 +167,9 @@ def result_problem(data: Any, name: str | None = None) -> str | None:
         return f"metric {wrong[0]!r} is {measured[wrong[0]]!r}, not a number"
     if not isinstance(data.get("data"), dict) or not isinstance(data["data"].get("task"), str):
         return "no data.task"
+    warned = data.get("warnings", [])
+    if not isinstance(warned, list) or not all(isinstance(w, str) for w in warned):
+        return "warnings is not a list of strings"
     return None
 
 

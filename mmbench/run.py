@@ -238,6 +238,7 @@ def _pipeline(spec: RunSpec, registry: Registry, on_epoch: EpochCallback | None,
     }
     return {
         "metrics": measured,
+        "warnings": metrics.split_warnings(test.labels, test.task, table.classes),
         "history": report.history,
         "fit_info": report.info,
         "data": {

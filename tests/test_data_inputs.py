@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import pytest
 from fixtures_tables import build_table
 from mmbench_datasets.table import Table
 from support import make
@@ -43,3 +44,115 @@ def test_content_fingerprints_see_what_times_cannot_and_ignore_a_touch(tmp_path)
     assert changed != content_before
     os.utime(tmp_path / "pics" / "007.png")  # touched, same bytes
     assert by_content.fingerprint() == changed and by_stat.fingerprint() != stat_before
+
+
+def truncate(path: Path) -> Path:
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+    return path
+
+
+def test_a_truncated_image_is_named_at_load_and_skip_leaves_it_out(tmp_path):
+    import pytest
+
+    from mmbench.errors import UserError
+
+    path = build_table(tmp_path)
+    truncate(tmp_path / "pics" / "005.png")
+    with pytest.raises(UserError, match=r"sample 005: image file '.*pics/005.png' is truncated"):
+        make(Table, path=str(path), **FULL).load()
+    table = make(Table, path=str(path), **FULL, on_bad_sample="skip").load()
+    assert "005" not in table.ids and "truncated" in table.skipped["005"]
+
+
+def test_an_image_that_does_not_decode_names_its_file(tmp_path):
+    import pytest
+    from fixtures_tables import image
+    from mmbench_encoders.batching import open_image
+    from mmbench_encoders.image import ColorHistogram
+
+    from mmbench.data import DataError
+
+    broken = truncate(image(tmp_path / "cut.jpg", seed=3, size=64))
+    with pytest.raises(DataError, match=r"image file '.*cut.jpg' cannot be decoded \(OSError: "):
+        make(ColorHistogram).encode("image", [str(broken)])
+    with pytest.raises(DataError, match="cut.jpg"):
+        open_image(str(broken))
+
+
+def test_a_table_with_a_byte_that_is_not_utf8_stops_naming_line_and_encoding(tmp_path):
+    import pytest
+
+    from mmbench.errors import UserError
+
+    path = build_table(tmp_path)
+    lines = path.read_bytes().split(b"\n")
+    lines[4] = lines[4].replace(b"Visit 3", "Visit 3 Müller".encode("utf-8"))
+    lines[7] = lines[7].replace(b"Visit 6", "Visit 6 caf\xe9".encode("latin-1"))  # one cp1252 byte
+    path.write_bytes(b"\n".join(lines))
+    with pytest.raises(UserError, match=r"samples.csv: line 8, column \d+: byte 0xe9 is not UTF-8.*encoding"):
+        make(Table, path=str(path), **FULL).load()
+    path.write_bytes(b"\n".join(lines).replace("Müller".encode("utf-8"), "Müller".encode("cp1252")))
+    table = make(Table, path=str(path), **FULL, encoding="cp1252").load()
+    assert "Visit 3 Müller" in table.modalities["text"][3] and "Visit 6 café" in table.modalities["text"][6]
+
+
+@pytest.fixture
+def table_suite(tmp_path, write_suite):
+    def write(rows=None, **extra) -> Path:
+        build_table(tmp_path / "data", rows)
+        settings = "\n".join(f"{k} = {v!r}" if isinstance(v, str) else f"{k} = {v}" for k, v in extra.items())
+        return write_suite(f"""
+            [suite]
+            name = "table_check"
+            seeds = [0]
+            threads = 1
+
+            [[datasets]]
+            name = "table"
+            path = "{tmp_path / 'data' / 'samples.csv'}"
+            task = "binary"
+            split_column = "split"
+            tabular_columns = ["age"]
+            {settings}
+
+            [[encoders]]
+            tabular = "tabular"
+
+            [[fusions]]
+            name = "early"
+            train = {{ epochs = 2, batch_size = 8 }}
+            """)
+    return write
+
+
+def test_validate_reads_the_tables_header_and_rows(table_suite, run_cli):
+    from fixtures_tables import table_rows
+
+    out = run_cli("validate", table_suite(text_columns=["title", "comments"]))
+    assert out.code == 2 and "no column 'comments' (text_columns)" in " ".join(out.err.split())
+    rows = [{k: v for k, v in row.items()} for row in table_rows()]
+    suite = table_suite()
+    (suite.parent / "data" / "samples.csv").write_text(",".join(rows[0]) + "\n")  # a header, no rows
+    out = run_cli("validate", suite)
+    assert out.code == 2 and "the table has a header but no rows" in " ".join(out.err.split())
+
+
+def test_a_test_split_of_one_class_is_warned_about(table_suite, run_cli, tmp_path, monkeypatch):
+    import json
+
+    from fixtures_tables import table_rows
+
+    monkeypatch.chdir(tmp_path)
+    rows = table_rows()
+    for row in rows:
+        if row["split"] == "test":
+            row["label"] = "no"
+    suite = table_suite(rows, classes=["no", "yes"])
+    out = run_cli("run", suite)
+    assert out.code == 0, out.err
+    warning = "the test split holds one class only ('no', 4 samples, of 2 classes): accuracy is trivial"
+    assert warning in " ".join((out.out + out.err).split())  # on the console, and as a leaderboard note
+    (result,) = [json.loads(p.read_text()) for p in (tmp_path / "results" / "table_check").glob("*.json")]
+    assert result["metrics"]["auroc"] is None
+    assert result["warnings"][0].startswith("the test split holds one class only ('no'")

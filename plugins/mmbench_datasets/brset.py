@@ -165,8 +165,9 @@ class _FundusDataset(Dataset):
             if found is None:
                 bad.report(sample_id, f"image file {str(file_value).strip()!r} not found in {folder}")
                 continue
-            if found[1] == 0:
-                bad.report(sample_id, f"image file {found[0]} is empty")
+            broken = loading.image_problem(found[0])
+            if broken is not None:
+                bad.report(sample_id, broken)
                 continue
             kept.append((i, sample_id, found[0], label))
         rows = [records[i] for i, *_ in kept]

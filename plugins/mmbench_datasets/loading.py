@@ -38,6 +38,9 @@ FINGERPRINT = Param("fingerprint", str, "stat", "what tells that an image change
                     "and modification time (fast; copying the images without keeping their times re-runs "
                     "everything once); 'content' a hash of its bytes (certain; reads every image each time "
                     "a suite is loaded)", choices=("stat", "content"))
+ENCODING = Param("encoding", str, "", "text encoding of a CSV / TSV table, e.g. 'cp1252' or 'latin-1'; "
+                 "empty: UTF-8 (with or without BOM), and a byte that is not UTF-8 stops the load naming "
+                 "the line")
 #: what a missing metadata value reads as in a rendered text template
 UNKNOWN = "unknown"
 #: other spellings of the validation split in published files
@@ -143,6 +146,31 @@ class BadSamples:
         self.skipped[str(sample_id)] = reason
 
 
+#: how a complete file of each format ends: JPEG's end-of-image marker, PNG's IEND chunk
+IMAGE_ENDS = {b"\xff\xd8": b"\xff\xd9", b"\x89PNG": b"IEND\xaeB`\x82"}
+
+
+def image_problem(path: Path) -> str | None:
+    """Why the image file at ``path`` cannot be used (empty, truncated), or None. Reads the
+    first and last bytes only: a truncated JPEG / PNG (a copy or download cut short) lacks
+    its end marker, which Pillow would only find when an encoder decodes it mid-run."""
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(8)
+            size = handle.seek(0, os.SEEK_END)
+            handle.seek(max(0, size - 4096))
+            tail = handle.read()
+    except OSError as exc:
+        return f"image file {str(path)!r} cannot be read ({exc.strerror or exc})"
+    if size == 0:
+        return f"image file {str(path)!r} is empty"
+    for start, end in IMAGE_ENDS.items():
+        # some cameras pad a JPEG after its end marker: look in the last 4 KiB, not the last bytes
+        if head.startswith(start) and end not in tail:
+            return f"image file {str(path)!r} is truncated ({size} bytes, no end-of-image marker)"
+    return None
+
+
 def fingerprint_files(dataset: str, params: Mapping[str, Any], label_files: Sequence[Path],
                       images: Iterable[Path] = ()) -> str:
     """Identity of what a loader reads: the content of its label / metadata files, and per
@@ -189,9 +217,11 @@ def _decode(data: bytes) -> str:
     return data.decode("latin-1")
 
 
-def read_table(path: Path, **kwargs: Any) -> Any:
-    """A CSV / TSV (optionally gzipped) / Parquet file as a pandas DataFrame; text decoded
-    like ``read_text`` (a tab separator is assumed for .tsv / .tab unless given)."""
+def read_table(path: Path, encoding: str | None = None, **kwargs: Any) -> Any:
+    """A CSV / TSV (optionally gzipped) / Parquet file as a pandas DataFrame (a tab separator
+    is assumed for .tsv / .tab unless given). Text is UTF-8 (with or without BOM) unless
+    ``encoding`` says otherwise: a table is one file in one encoding, and guessing another
+    for all of it because of one bad byte would turn every accent into mojibake."""
     import io
 
     import pandas as pd
@@ -202,13 +232,28 @@ def read_table(path: Path, **kwargs: Any) -> Any:
         return pd.read_parquet(path, **kwargs)
     if "sep" not in kwargs and any(s in (".tsv", ".tab") for s in suffixes):
         kwargs["sep"] = "\t"
+    data = path.read_bytes()
     if suffixes[-1:] == [".gz"]:  # PhysioNet ships .csv.gz
         import gzip
 
-        text = _decode(gzip.decompress(path.read_bytes()))
-    else:
-        text = read_text(path)
-    return pd.read_csv(io.StringIO(text), **kwargs)
+        data = gzip.decompress(data)
+    return pd.read_csv(io.StringIO(decode_table(data, path, encoding)), **kwargs)
+
+
+def decode_table(data: bytes, path: Path, encoding: str | None = None) -> str:
+    """``data`` as text in ``encoding`` (default UTF-8); a byte that does not decode stops
+    with the file, line and column, and what to do."""
+    try:
+        return data.decode(encoding or "utf-8-sig")
+    except LookupError:
+        raise UserError(f"{path}: unknown encoding {encoding!r}; use a Python codec name such as "
+                        "'utf-8', 'cp1252' or 'latin-1'") from None
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        column = exc.start - (data.rfind(b"\n", 0, exc.start) + 1) + 1
+        raise UserError(f"{path}: line {line}, column {column}: byte 0x{data[exc.start]:02x} is not "
+                        f"{encoding or 'UTF-8'} ({exc.reason}). Re-save the file as UTF-8, or give its "
+                        "encoding (the table dataset's encoding = \"cp1252\", say)") from None
 
 
 def render(template: str, values: Mapping[str, Any]) -> str:

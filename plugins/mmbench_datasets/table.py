@@ -88,6 +88,7 @@ class Table(Dataset):
         Param("tabular_columns", list, [], "metadata columns that form the tabular modality"),
         loading.ON_BAD_SAMPLE,
         loading.FINGERPRINT,
+        loading.ENCODING,
     )
 
     def __init__(self, **params: Any):
@@ -122,19 +123,28 @@ class Table(Dataset):
         return {}
 
     def fingerprint(self) -> str:
+        """Also what ``mmbench validate`` learns of the table: its columns and that it has
+        rows are checked here, before any run (a run would fail on them much later)."""
         path = self._path()
-        frame = read_frame(self.name, path)
+        frame = read_frame(self.name, path, self.params["encoding"])
+        _require_columns(frame, self._columns(frame), self.name, str(path))
+        if frame.empty:
+            raise UserError(f"dataset {self.name!r} ({path}): the table has a header but no rows")
         images = existing_images(frame, self.params["image_column"], [path.parent])
         return loading.fingerprint_files(self.name, self.params, [path], images)
+
+    def _columns(self, frame) -> Columns:
+        p = self.params
+        return Columns(label=p["label_column"], id=_optional(frame, p["id_column"], "id", self.name, "id_column"),
+                       split=p["split_column"], group=p["group_column"], image=p["image_column"],
+                       text=list(p["text_columns"]), text_template=p["text_template"],
+                       tabular=list(p["tabular_columns"]))
 
     def load(self):
         p = self.params
         path = self._path()
-        frame = read_frame(self.name, path)
-        columns = Columns(label=p["label_column"], id=_optional(frame, p["id_column"], "id", self.name, "id_column"),
-                          split=p["split_column"], group=p["group_column"], image=p["image_column"],
-                          text=list(p["text_columns"]), text_template=p["text_template"],
-                          tabular=list(p["tabular_columns"]))
+        frame = read_frame(self.name, path, p["encoding"])
+        columns = self._columns(frame)
         rules = Rules(dataset=self.name, task=p["task"], classes=[str(c) for c in p["classes"]],
                       on_bad_sample=p["on_bad_sample"], image_dirs=[path.parent],
                       text_separator=p["text_separator"], label_separator=p["label_separator"])
@@ -148,14 +158,16 @@ class Table(Dataset):
 
 
 # -- shared with the loaders of published image-caption tables (pairdx) --------------------
-def read_frame(dataset: str, path: Path):
+def read_frame(dataset: str, path: Path, encoding: str = ""):
     """The table with every column read as text (ids "007" stay "007"; numbers are parsed
-    where a column needs them), column names as strings."""
+    where a column needs them), column names as strings; text in UTF-8 unless ``encoding``."""
     try:
         if path.suffix.lower() in (".parquet", ".pq"):
             frame = loading.read_table(path)
         else:
-            frame = loading.read_table(path, dtype=str, keep_default_na=True)
+            frame = loading.read_table(path, dtype=str, keep_default_na=True, encoding=encoding or None)
+    except UserError:
+        raise
     except Exception as exc:  # noqa: BLE001 - pandas and pyarrow raise many types for a bad file
         raise UserError(f"dataset {dataset!r}: cannot read {path} ({type(exc).__name__}: {exc})") from None
     frame.columns = [str(c).strip() for c in frame.columns]
@@ -202,8 +214,8 @@ def read_rows(frame, columns: Columns, rules: Rules, source: str, whole_split: b
             image = resolve_image(record[columns.image], rules.image_dirs)
             if image is None:
                 problem = _image_problem(record[columns.image], rules.image_dirs)
-            elif image.stat().st_size == 0:
-                problem = f"image file {str(image)!r} is empty"
+            elif (broken := loading.image_problem(image)) is not None:
+                problem = broken
         text = None
         if problem is None and (columns.text or columns.text_template):
             text = _text(record, columns, rules.text_separator)

@@ -23,13 +23,12 @@ def open_image(item: Any) -> Any:
     image, or None for a missing item."""
     from PIL import Image
 
-    from mmbench_encoders.image import to_rgb
+    from mmbench_encoders.image import open_rgb, to_rgb
 
     if item is None or (isinstance(item, float) and np.isnan(item)):
         return None
     if isinstance(item, (str, Path)):
-        with Image.open(item) as opened:
-            return opened.convert("RGB")
+        return open_rgb(item)
     if hasattr(item, "convert") and hasattr(item, "size"):
         return item.convert("RGB")
     return Image.fromarray(to_rgb(item))

@@ -26,10 +26,7 @@ def to_rgb(item: Any) -> np.ndarray | None:
     if item is None or (isinstance(item, float) and np.isnan(item)):
         return None
     if isinstance(item, (str, Path)):
-        from PIL import Image
-
-        with Image.open(item) as image:
-            return np.asarray(image.convert("RGB"))
+        return np.asarray(open_rgb(item))
     if hasattr(item, "convert") and hasattr(item, "size"):  # a PIL image
         return np.asarray(item.convert("RGB"))
     array = np.asarray(item)
@@ -45,6 +42,22 @@ def to_rgb(item: Any) -> np.ndarray | None:
     if array.shape[2] == 1:
         array = np.repeat(array, 3, axis=2)
     return array[:, :, :3]
+
+
+def open_rgb(path: str | Path) -> Any:
+    """The image file at ``path`` decoded as an RGB PIL image; a file that does not decode
+    (truncated, not an image) raises ``DataError`` naming it, never Pillow's bare message."""
+    from PIL import Image
+
+    from mmbench.data import DataError
+
+    try:
+        with Image.open(path) as image:
+            return image.convert("RGB")
+    except (OSError, ValueError, SyntaxError) as exc:  # Pillow's decoders raise all three
+        raise DataError(f"image file {str(path)!r} cannot be decoded ({type(exc).__name__}: {exc}); replace "
+                        "or remove it (with on_bad_sample = \"skip\", datasets leave out truncated files when "
+                        "they load)") from exc
 
 
 def _resize(rgb: np.ndarray, size: int, mode: str = "RGB") -> np.ndarray:
