@@ -14,28 +14,9 @@ import sys
 from pathlib import Path
 
 import pytest
+from test_result_files import SUITE  # three seeds of one tiny dataset and fusion
 
 from mmbench.files import write_text_atomic
-
-SUITE = """
-[suite]
-name = "tiny"
-seeds = [0, 1, 2]
-threads = 1
-
-[train]
-epochs = 2
-
-[[datasets]]
-name = "synthetic"
-label = "binary"
-n_samples = 200
-dims = [8, 8]
-
-[[fusions]]
-name = "early"
-hidden = 8
-"""
 
 
 def fill_disk_after(monkeypatch, folder: str, results: int) -> None:
