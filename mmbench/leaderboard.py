@@ -23,6 +23,8 @@ from typing import Any
 import numpy as np
 
 from mmbench import bootstrap
+from mmbench.errors import UserError
+from mmbench.files import WriteFailed
 from mmbench.grid import Suite, config_label
 from mmbench.metric_catalog import METRICS, current_names
 from mmbench.result_index import ResultIndex
@@ -414,7 +416,8 @@ def write(board: Leaderboard, out_dir: Path, reporters: list[Any],
 
     A reporter that raises is skipped and the others still write: its name and error go
     into ``failed`` (when given; else the error propagates), so the caller can say the
-    leaderboard is incomplete. A full disk is not a reporter's fault: it always propagates."""
+    leaderboard is incomplete. A full disk or a failed write is not a reporter's fault, nor
+    a refusal to overwrite a file mmbench did not generate: those always propagate."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
@@ -422,7 +425,8 @@ def write(board: Leaderboard, out_dir: Path, reporters: list[Any],
         try:
             written.extend(reporter.write(board, out_dir))
         except Exception as exc:
-            if failed is None or (isinstance(exc, OSError) and exc.errno in _DISK_FULL):
+            if failed is None or isinstance(exc, (UserError, WriteFailed)) or (
+                    isinstance(exc, OSError) and exc.errno in _DISK_FULL):
                 raise
             failed[reporter.name] = f"{type(exc).__name__}: {exc}"
     return written
