@@ -153,6 +153,8 @@ def test_a_test_split_of_one_class_is_warned_about(table_suite, run_cli, tmp_pat
     assert out.code == 0, out.err
     warning = "the test split holds one class only ('no', 4 samples, of 2 classes): accuracy is trivial"
     assert warning in " ".join((out.out + out.err).split())  # on the console, and as a leaderboard note
+    again = run_cli("leaderboard", suite)  # through the results index, as a rebuild reads them
+    assert warning in " ".join(again.out.split())
     (result,) = [json.loads(p.read_text()) for p in (tmp_path / "results" / "table_check").glob("*.json")]
     assert result["metrics"]["auroc"] is None
     assert result["warnings"][0].startswith("the test split holds one class only ('no'")
