@@ -174,6 +174,18 @@ def test_a_bad_sample_stops_the_load_naming_it_or_is_skipped_and_counted(copy, c
     assert list(table.skipped) == [sample] and reason in table.skipped[sample]
 
 
+def test_a_truncated_image_is_named_at_load_and_skip_leaves_it_out(copy):
+    """A copy cut short (half its bytes, no end-of-image marker) fails the load naming the
+    sample and its file, not mid-run in the encoder; "skip" leaves it out and counts it."""
+    image = next(copy.rglob("ISIC_0024310.jpg"))
+    image.write_bytes(image.read_bytes()[: image.stat().st_size // 2])
+    with pytest.raises(UserError, match=r"ISIC_0024310: image file '.*ISIC_0024310.jpg' is truncated"):
+        load(copy)
+    table = load(copy, on_bad_sample="skip")
+    assert len(table) == len(fx.rows()) - 1
+    assert list(table.skipped) == ["ISIC_0024310"] and "truncated" in table.skipped["ISIC_0024310"]
+
+
 def test_upper_case_labels_and_padded_cells_are_read_as_the_same_values(copy):
     text = (copy / "HAM10000_metadata.csv").read_text().replace(",nv,", ", NV ,")
     (copy / "HAM10000_metadata.csv").write_text(text)

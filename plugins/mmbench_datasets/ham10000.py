@@ -168,6 +168,9 @@ def _problems(frame):
              lambda bad: "age " + bad["raw_age"].map(repr) + " is not a number")
     flag(frame["image_path"].isna(),
          lambda bad: "no image file " + bad["image_id"] + f".jpg ({' / '.join(IMAGE_SUFFIXES)}) anywhere under root")
+    # last, on the rows still fine: a truncated copy is found now, not when an encoder decodes it mid-run
+    broken = frame.loc[reasons.isna().to_numpy(), "image_path"].map(loading.image_problem).dropna()
+    reasons[broken.index] = broken
     return reasons
 
 
