@@ -320,6 +320,11 @@ class _Pool:
                 self._timed_out(worker)
 
     def _received(self, worker: Any, message: tuple) -> None:
+        if message[0] == "write_failed":  # the worker could not write its result: the disk is full
+            from mmbench.files import WriteFailed
+
+            _, code, reason, filename = message
+            raise WriteFailed(code, reason, filename)
         if message[0] == "started":
             worker.started = time.monotonic()
             return

@@ -104,6 +104,7 @@ def _serve(conn: Connection, results_dir: str, parent: int) -> None:
     signal.signal(signal.SIGTERM, _exit_on_term)
     _die_with(parent)
     from mmbench.executor import worker_registry
+    from mmbench.files import WriteFailed
     from mmbench.results import write_result
     from mmbench.run import execute
 
@@ -117,7 +118,11 @@ def _serve(conn: Connection, results_dir: str, parent: int) -> None:
         conn.send(("started",))
         report = _Reporter(conn, spec)
         result = execute(spec, worker_registry(), on_epoch=report.epoch, on_items=report.items)
-        write_result(Path(results_dir), result)
+        try:
+            write_result(Path(results_dir), result)
+        except WriteFailed as exc:  # the parent stops the suite, naming the file (exit 3), no traceback here
+            conn.send(("write_failed", exc.errno, exc.strerror, exc.filename))
+            return
         conn.send(("done", {"status": result["status"], "error": result.get("error"),
                             "warnings": result.get("warnings"),
                             "labels": result["labels"], "spec": {"seed": result["spec"]["seed"]}}))
