@@ -162,7 +162,7 @@ def test_suite_runs_end_to_end_on_fixture_data_and_tiny_models(name, offline, ru
     assert "## Across datasets" in page
     if name == "lmic_cpu":  # the paper's numbers sit beside ours
         assert "f1 (paper)" in page and "(paper): the number the source prints" in page
-        assert "Restrepo et al., Table 1" in page
+        assert "Restrepo et al. 2024, Table 1" in page
 
 
 def test_no_paper_is_named_by_an_internal_number():
