@@ -158,3 +158,64 @@ def test_a_test_split_of_one_class_is_warned_about(table_suite, run_cli, tmp_pat
     (result,) = [json.loads(p.read_text()) for p in (tmp_path / "results" / "table_check").glob("*.json")]
     assert result["metrics"]["auroc"] is None
     assert result["warnings"][0].startswith("the test split holds one class only ('no'")
+
+
+def _image_datasets() -> dict:
+    """Every loader with an image modality -> how to build a tiny copy under a folder and
+    the parameters that load it (the loader tests' own fixture builders)."""
+    import fixtures_brset as brset
+    import fixtures_ham10000 as ham
+    from fixtures_mimic import build_mimic_cxr, build_mimic_mortality
+    from fixtures_social import build_fakeddit, build_mvsa_multiple, build_mvsa_single
+    from fixtures_tables import build_pairdx, build_satellitebench
+    from fixtures_vqa import make_coco_qa, make_daquar, make_recipes5k
+    from mmbench_datasets import (Brset, CocoQa, Daquar, Fakeddit, Ham10000, Mbrset, MimicCxr, MimicMortality,
+                                  MvsaMultiple, MvsaSingle, PairDx, Recipes5k, SatelliteBench)
+
+    def rooted(cls, build):
+        return lambda root: (cls, {"root": str(build(root) or root)})
+
+    def mortality(root):
+        build_mimic_mortality(root / "ihm")
+        build_mimic_cxr(root / "cxr")
+        return MimicMortality, {"root": str(root / "ihm"), "cxr_root": str(root / "cxr")}
+
+    return {
+        "table": lambda root: (Table, {"path": str(build_table(root)), **FULL}),
+        "pairdx": rooted(PairDx, lambda root: build_pairdx(root, "single")),
+        "brset": rooted(Brset, brset.write_brset),
+        "mbrset": rooted(Mbrset, brset.write_mbrset),
+        "ham10000": rooted(Ham10000, lambda root: ham.build(root) and None),
+        "mvsa_single": rooted(MvsaSingle, lambda root: build_mvsa_single(root) and None),
+        "mvsa_multiple": rooted(MvsaMultiple, lambda root: build_mvsa_multiple(root) and None),
+        "satellitebench": rooted(SatelliteBench, lambda root: build_satellitebench(root, "flat")),
+        "mimic_cxr": rooted(MimicCxr, lambda root: build_mimic_cxr(root) and None),
+        "mimic_mortality": mortality,
+        "fakeddit": rooted(Fakeddit, build_fakeddit),
+        "recipes5k": rooted(Recipes5k, make_recipes5k),
+        "coco_qa": rooted(CocoQa, make_coco_qa),
+        "daquar": rooted(Daquar, make_daquar),
+    }
+
+
+@pytest.mark.parametrize("name", sorted(_image_datasets()))
+def test_every_image_dataset_names_a_truncated_image_at_load_or_skips_it(tmp_path, name):
+    """A copy cut short stops the load naming the sample and the file (not mid-run in an
+    encoder); "skip" leaves out exactly the samples showing that image and counts them."""
+    from mmbench.errors import UserError
+
+    cls, params = _image_datasets()[name](tmp_path / name)
+    clean = make(cls, **params).load()
+    images, present = clean.modalities["image"], clean.masks.get("image")
+    first = next(k for k, p in enumerate(images) if p is not None and (present is None or present[k]))
+    cut = truncate(Path(images[first]))
+    showing = {str(i) for i, p in zip(clean.ids, images) if p is not None and Path(p) == cut}
+    with pytest.raises(UserError) as error:
+        make(cls, **params).load()
+    message = " ".join(str(error.value).split())
+    assert f"sample {clean.ids[first]}: image file {str(cut)!r} is truncated" in message
+    assert 'on_bad_sample = "skip"' in message
+    table = make(cls, **params, on_bad_sample="skip").load()
+    assert set(table.ids) == set(clean.ids) - showing
+    assert set(table.skipped) == set(clean.skipped) | showing
+    assert all("truncated" in table.skipped[i] for i in showing)

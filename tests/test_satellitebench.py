@@ -105,9 +105,9 @@ def test_groups_are_municipalities_and_never_cross_splits(flat):
 def test_a_bad_image_stops_the_load_naming_it_or_is_skipped_and_counted(tmp_path):
     root = build_satellitebench(tmp_path / "bad", "flat")
     satellite_image(root, "76001", 2).write_bytes(b"")  # an empty file
-    (root / "99999_2016-01-03.tiff").write_bytes(satellite_image(root, "5001", 0).read_bytes())
     with pytest.raises(UserError, match="sample 76001_2016-01-17: image file .* is empty"):
         load(root)
+    (root / "99999_2016-01-03.tiff").write_bytes(satellite_image(root, "5001", 0).read_bytes())
     table = load(root, on_bad_sample="skip")
     assert set(table.skipped) == {"76001_2016-01-17", "99999_2016-01-03"}
     assert "not in metadata.csv" in table.skipped["99999_2016-01-03"]

@@ -165,10 +165,6 @@ class _FundusDataset(Dataset):
             if found is None:
                 bad.report(sample_id, f"image file {str(file_value).strip()!r} not found in {folder}")
                 continue
-            broken = loading.image_problem(found[0])
-            if broken is not None:
-                bad.report(sample_id, broken)
-                continue
             kept.append((i, sample_id, found[0], label))
         rows = [records[i] for i, *_ in kept]
         texts = [loading.render(self.template(), self.text_fields(row, columns)) for row in rows]
@@ -179,9 +175,10 @@ class _FundusDataset(Dataset):
         if self.params["task"] == "pathologies":
             labels = labels.reshape(len(kept), len(PATHOLOGIES))
         groups = np.array([str(row[columns.need(self.PATIENT_COLUMN)]).strip() for row in rows], dtype=str)
-        return DatasetTable(ids=np.array([sample_id for _, sample_id, _, _ in kept], dtype=str), labels=labels,
-                            task=self.task_kind(), classes=self.classes(), modalities=modalities, groups=groups,
-                            skipped={**ungraded, **bad.skipped})
+        return loading.drop_broken_images(DatasetTable(
+            ids=np.array([sample_id for _, sample_id, _, _ in kept], dtype=str), labels=labels,
+            task=self.task_kind(), classes=self.classes(), modalities=modalities, groups=groups,
+            skipped={**ungraded, **bad.skipped}), bad)
 
     def classes(self) -> tuple[str, ...]:
         return DR_CLASSES[self.params["task"]]

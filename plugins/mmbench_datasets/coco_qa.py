@@ -107,11 +107,11 @@ class CocoQa(Dataset):
                       "text": [loading.render(self.params["template"], r) for r in rows]}
         if self.params["tabular_columns"]:
             modalities["tabular"] = pd.DataFrame({c: [r[c] for r in rows] for c in self.params["tabular_columns"]})
-        return DatasetTable(ids=np.array([r["id"] for r in rows]),
-                            labels=np.array([index[r["answer"]] for r in rows], dtype=np.int64),
-                            task="multiclass", classes=tuple(classes), modalities=modalities,
-                            groups=np.array([r["image_id"] for r in rows]),
-                            split=np.array([r["split"] for r in rows]), skipped=bad.skipped)
+        return loading.drop_broken_images(DatasetTable(
+            ids=np.array([r["id"] for r in rows]), labels=np.array([index[r["answer"]] for r in rows], dtype=np.int64),
+            task="multiclass", classes=tuple(classes), modalities=modalities,
+            groups=np.array([r["image_id"] for r in rows]), split=np.array([r["split"] for r in rows]),
+            skipped=bad.skipped), bad)
 
     def _sample(self, split: str, i: int, columns: dict[str, list[str]], images: dict[int, Path],
                 bad: loading.BadSamples) -> dict | None:

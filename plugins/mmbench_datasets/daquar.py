@@ -101,12 +101,12 @@ class Daquar(Dataset):
         labels = np.zeros((len(rows), len(classes)), dtype=np.int64)
         for k, row in enumerate(rows):
             labels[k, [index[a] for a in row["answers"]]] = 1
-        return DatasetTable(ids=np.array([r["id"] for r in rows]), labels=labels, task="multilabel",
-                            classes=tuple(classes),
-                            modalities={"image": [r["image"] for r in rows],
-                                        "text": [loading.render(self.params["template"], r) for r in rows]},
-                            groups=np.array([r["image_id"] for r in rows]),
-                            split=np.array([r["split"] for r in rows]), skipped=bad.skipped)
+        return loading.drop_broken_images(DatasetTable(
+            ids=np.array([r["id"] for r in rows]), labels=labels, task="multilabel", classes=tuple(classes),
+            modalities={"image": [r["image"] for r in rows],
+                        "text": [loading.render(self.params["template"], r) for r in rows]},
+            groups=np.array([r["image_id"] for r in rows]), split=np.array([r["split"] for r in rows]),
+            skipped=bad.skipped), bad)
 
     def _files(self) -> dict[str, Path]:
         root = Path(self.params["root"])

@@ -147,10 +147,10 @@ class Fakeddit(Dataset):
 
             modalities["tabular"] = pd.DataFrame(rows, columns=p["tabular_columns"])
         has_image = np.array([i is not None for i in images], dtype=bool)
-        return DatasetTable(ids=np.array(ids, dtype=str), labels=np.array(labels, dtype=np.int64),
-                            task=self.task_kind(), classes=CLASSES[p["task"]], modalities=modalities,
-                            split=np.array(split, dtype=str),
-                            masks={} if has_image.all() else {"image": has_image}, skipped=bad.skipped)
+        return loading.drop_broken_images(DatasetTable(
+            ids=np.array(ids, dtype=str), labels=np.array(labels, dtype=np.int64), task=self.task_kind(),
+            classes=CLASSES[p["task"]], modalities=modalities, split=np.array(split, dtype=str),
+            masks={} if has_image.all() else {"image": has_image}, skipped=bad.skipped), bad)
 
     def _files(self) -> dict[str, Path]:
         """The sample file per official split, all in one folder (root or its samples folder)."""

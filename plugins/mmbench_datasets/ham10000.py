@@ -128,14 +128,14 @@ class Ham10000(Dataset):
             for column in tabular.columns.drop("age", errors="ignore"):
                 tabular[column] = tabular[column].mask(tabular[column].str.lower() == UNKNOWN_MARKER)
             modalities["tabular"] = tabular
-        return DatasetTable(
+        return loading.drop_broken_images(DatasetTable(
             ids=frame["image_id"].to_numpy(dtype=str),
             labels=frame["dx"].str.lower().map({c: i for i, c in enumerate(CLASSES)}).to_numpy(dtype=np.int64),
             task="multiclass", classes=CLASSES,
             groups=frame["lesion_id"].fillna(frame["image_id"]).to_numpy(dtype=str),
             modalities=modalities,
             skipped=bad.skipped,
-        )
+        ), bad)
 
     def _template(self) -> str:
         return TEMPLATES[self.params["template"]]
@@ -168,9 +168,6 @@ def _problems(frame):
              lambda bad: "age " + bad["raw_age"].map(repr) + " is not a number")
     flag(frame["image_path"].isna(),
          lambda bad: "no image file " + bad["image_id"] + f".jpg ({' / '.join(IMAGE_SUFFIXES)}) anywhere under root")
-    # last, on the rows still fine: a truncated copy is found now, not when an encoder decodes it mid-run
-    broken = frame.loc[reasons.isna().to_numpy(), "image_path"].map(loading.image_problem).dropna()
-    reasons[broken.index] = broken
     return reasons
 
 

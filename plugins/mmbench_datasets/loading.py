@@ -8,7 +8,9 @@ ever downloaded here). Three rules hold for all of them:
   published and under which access terms (``missing_files``).
 - A bad sample (unreadable image, empty text, label out of range) stops the load naming
   the sample, unless the suite says ``on_bad_sample = "skip"``: then it is left out and
-  the result counts it (``BadSamples`` -> ``DatasetTable.skipped``).
+  the result counts it (``BadSamples`` -> ``DatasetTable.skipped``). A loader with an
+  image modality ends ``load`` with ``drop_broken_images``, so an empty or truncated image
+  file is such a bad sample in every dataset alike.
 - The fingerprint covers the content of the label / metadata files and the list of
   images (names, sizes and modification times; or their bytes with ``fingerprint =
   "content"``), so a changed file is a new run and a new cache key, never a stale result
@@ -21,14 +23,18 @@ from __future__ import annotations
 import math
 import os
 import re
+import struct
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mmbench.errors import UserError
 from mmbench.files import file_digest, sha256_file
 from mmbench.params import Param
 from mmbench.plugin import stable_hash
+
+if TYPE_CHECKING:
+    from mmbench.data import DatasetTable
 
 ROOT = Param("root", Path, Param.REQUIRED, "the dataset's folder, as downloaded ($VARS and ~ expand)")
 ON_BAD_SAMPLE = Param("on_bad_sample", str, "error", "a sample with an unreadable image, an empty text or a "
@@ -148,27 +154,104 @@ class BadSamples:
 
 #: how a complete file of each format ends: JPEG's end-of-image marker, PNG's IEND chunk
 IMAGE_ENDS = {b"\xff\xd8": b"\xff\xd9", b"\x89PNG": b"IEND\xaeB`\x82"}
+#: TIFF tags (offsets, byte counts) that place an image's data: its strips, or its tiles
+TIFF_DATA = ((273, 279), (324, 325))
+#: TIFF field types an offset or count may have: SHORT, LONG
+TIFF_INTEGERS = {3: "H", 4: "I"}
 
 
 def image_problem(path: Path) -> str | None:
     """Why the image file at ``path`` cannot be used (empty, truncated), or None. Reads the
-    first and last bytes only: a truncated JPEG / PNG (a copy or download cut short) lacks
-    its end marker, which Pillow would only find when an encoder decodes it mid-run."""
+    first and last bytes only (and a TIFF's first directory): a truncated JPEG / PNG (a copy
+    or download cut short) lacks its end marker, a truncated TIFF's data runs past its end,
+    which Pillow would only find when an encoder decodes it mid-run."""
     try:
         with open(path, "rb") as handle:
             head = handle.read(8)
             size = handle.seek(0, os.SEEK_END)
             handle.seek(max(0, size - 4096))
             tail = handle.read()
+            end = _tiff_end(handle, head, size) if head[:4] in (b"II*\x00", b"MM\x00*") else 0
     except OSError as exc:
         return f"image file {str(path)!r} cannot be read ({exc.strerror or exc})"
     if size == 0:
         return f"image file {str(path)!r} is empty"
-    for start, end in IMAGE_ENDS.items():
+    for start, marker in IMAGE_ENDS.items():
         # some cameras pad a JPEG after its end marker: look in the last 4 KiB, not the last bytes
-        if head.startswith(start) and end not in tail:
+        if head.startswith(start) and marker not in tail:
             return f"image file {str(path)!r} is truncated ({size} bytes, no end-of-image marker)"
+    if end > size:
+        return f"image file {str(path)!r} is truncated ({size} bytes; its TIFF data runs to byte {end})"
     return None
+
+
+def _tiff_end(handle: Any, head: bytes, size: int) -> int:
+    """Where the first image of a (classic, not Big-) TIFF ends: past its directory and its
+    last strip or tile. TIFF has no end marker, so a cut copy shows as data beyond the
+    file's end; a read that comes back short means the same."""
+    if len(head) < 8:
+        return 8
+    order = "<" if head[:2] == b"II" else ">"
+    (directory,) = struct.unpack(order + "I", head[4:8])
+    handle.seek(directory)
+    raw = handle.read(2)
+    if len(raw) < 2:
+        return directory + 2
+    (count,) = struct.unpack(order + "H", raw)
+    entries = handle.read(12 * count)
+    end = directory + 2 + 12 * count
+    if len(entries) < 12 * count:
+        return end
+    values: dict[int, tuple[int, ...]] = {}
+    wanted = {tag for pair in TIFF_DATA for tag in pair}
+    for k in range(count):
+        tag, kind, n, inline = struct.unpack(order + "HHI4s", entries[12 * k:12 * k + 12])
+        if tag not in wanted or kind not in TIFF_INTEGERS:
+            continue
+        width = n * struct.calcsize(TIFF_INTEGERS[kind])
+        if width > 4:  # the values are elsewhere in the file; the entry holds their offset
+            (where,) = struct.unpack(order + "I", inline)
+            if where + width > size:  # checked before reading: a garbage count must not allocate gigabytes
+                return where + width
+            handle.seek(where)
+            data = handle.read(width)
+        else:
+            data = inline[:width]
+        values[tag] = struct.unpack(f"{order}{n}{TIFF_INTEGERS[kind]}", data)
+    for offsets, counts in TIFF_DATA:
+        if offsets in values and counts in values:
+            end = max([end, *(o + c for o, c in zip(values[offsets], values[counts]))])
+    return end
+
+
+def drop_broken_images(table: DatasetTable, bad: BadSamples) -> DatasetTable:
+    """``table`` without the samples whose image file is empty, truncated or unreadable,
+    each reported through ``bad`` (an error naming the file, or left out and counted in
+    ``skipped``). Every loader with an image modality ends its ``load`` with this, so a cut
+    copy is named at load time whatever the dataset, instead of failing the whole run when
+    an encoder decodes it. Samples without an image (None, or masked out) are not checked."""
+    import numpy as np
+
+    images = table.modalities.get("image")
+    if images is None:
+        return table
+    present = table.masks.get("image")
+    keep = np.ones(len(table), dtype=bool)
+    for k, path in enumerate(images):
+        if path is None or (present is not None and not present[k]):
+            continue
+        problem = image_problem(Path(path))
+        if problem is not None:
+            bad.report(table.ids[k], problem)
+            keep[k] = False
+    if keep.all():
+        return table
+    if not keep.any():
+        raise UserError(f"dataset {bad.dataset!r}: every sample is bad ({len(bad.skipped)} skipped, e.g. "
+                        f"{next(iter(bad.skipped.values()), '')})")
+    kept = table.subset(np.flatnonzero(keep))
+    kept.skipped = {**table.skipped, **bad.skipped}
+    return kept
 
 
 def fingerprint_files(dataset: str, params: Mapping[str, Any], label_files: Sequence[Path],

@@ -287,11 +287,11 @@ class MimicCxr(Dataset):
                 masks["text"] = present
         if p["tabular_columns"]:
             modalities["tabular"] = pd.DataFrame(part[p["tabular_columns"]]).reset_index(drop=True)
-        return DatasetTable(
+        return loading.drop_broken_images(DatasetTable(
             ids=part["dicom_id"].to_numpy(), task="multilabel", classes=tuple(p["labels"]),
             labels=np.array(labels, dtype=np.int64).reshape(len(kept), len(p["labels"])),
             modalities=modalities, masks=masks, groups=part["subject_id"].to_numpy(),
-            split=np.array(splits) if split_by_dicom is not None else None, skipped=bad.skipped)
+            split=np.array(splits) if split_by_dicom is not None else None, skipped=bad.skipped), bad)
 
     def _chexpert(self, path: Path) -> dict[tuple[str, str], Any]:
         """(subject, study) -> label vector in {1, 0, -1} (blank -> 0), or the reason the row

@@ -339,14 +339,16 @@ class MimicMortality(Dataset):
             texts.append(text)
         part = stays.iloc[kept].reset_index(drop=True)
         ehr = np.array(vectors, dtype=np.float64).reshape(len(kept), len(feature_names()))
-        ehr = self._scaled(ehr, part["split"].to_numpy())
         given = {"ehr": ehr, "image": images, "text": texts}
         modalities: dict[str, Any] = {m: given[m] for m in kept_modalities}
         masks = {m: np.array([x is not None for x in given[m]], dtype=bool) for m in kept_modalities if m != "ehr"}
-        return DatasetTable(ids=part["stay"].to_numpy(), labels=np.array(labels, dtype=np.int64), task="binary",
-                            classes=("survived", "died"), modalities=modalities, masks=masks,
-                            groups=part["subject_id"].to_numpy(), split=part["split"].to_numpy(),
-                            skipped=bad.skipped)
+        table = loading.drop_broken_images(DatasetTable(
+            ids=part["stay"].to_numpy(), labels=np.array(labels, dtype=np.int64), task="binary",
+            classes=("survived", "died"), modalities=modalities, masks=masks, groups=part["subject_id"].to_numpy(),
+            split=part["split"].to_numpy(), skipped=bad.skipped), bad)
+        if "ehr" in table.modalities:  # scaled after the image check: a stay left out moves no train statistic
+            table.modalities["ehr"] = self._scaled(ehr[np.isin(part["stay"].to_numpy(), table.ids)], table.split)
+        return table
 
     def _scaled(self, ehr: np.ndarray, split: np.ndarray) -> np.ndarray:
         """Value columns scaled by the train split's statistics (when asked); missing -> 0."""

@@ -111,9 +111,9 @@ class _Mvsa(Dataset):
             images.append(str(data / f"{sample_id}.jpg"))
             texts.append(text)
         groups = _duplicate_groups(ids, texts) if self.params["group_duplicates"] else None
-        return DatasetTable(ids=np.array(ids, dtype=str), labels=np.array(labels, dtype=np.int64),
-                            task="multiclass", classes=CLASSES, modalities={"image": images, "text": texts},
-                            groups=groups, skipped=bad.skipped)
+        return loading.drop_broken_images(DatasetTable(
+            ids=np.array(ids, dtype=str), labels=np.array(labels, dtype=np.int64), task="multiclass",
+            classes=CLASSES, modalities={"image": images, "text": texts}, groups=groups, skipped=bad.skipped), bad)
 
     def _label_file(self) -> Path:
         root = Path(self.params["root"])

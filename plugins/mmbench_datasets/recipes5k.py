@@ -108,12 +108,12 @@ class Recipes5k(Dataset):
                         rows.append(row)
         if not rows:
             raise UserError(f"recipes5k: no usable sample under {self.params['root']!r} ({len(bad.skipped)} skipped)")
-        return DatasetTable(ids=np.array([r["id"] for r in rows]),
-                            labels=np.array([r["label"] for r in rows], dtype=np.int64),
-                            task="multiclass", classes=tuple(classes),
-                            modalities={"image": [r["image"] for r in rows],
-                                        "text": [loading.render(self.params["template"], r) for r in rows]},
-                            split=np.array([r["split"] for r in rows]), skipped=bad.skipped)
+        return loading.drop_broken_images(DatasetTable(
+            ids=np.array([r["id"] for r in rows]), labels=np.array([r["label"] for r in rows], dtype=np.int64),
+            task="multiclass", classes=tuple(classes),
+            modalities={"image": [r["image"] for r in rows],
+                        "text": [loading.render(self.params["template"], r) for r in rows]},
+            split=np.array([r["split"] for r in rows]), skipped=bad.skipped), bad)
 
     def _files(self) -> dict[str, Path]:
         root = Path(self.params["root"])

@@ -109,8 +109,6 @@ class SatelliteBench(Dataset):
                 label, problem = meta.label(code, day)
             if problem is None and sample in seen:
                 problem = f"a second image of municipality {code} on {day.isoformat()} ({path.name})"
-            if problem is None and path.stat().st_size == 0:
-                problem = f"image file {path.name!r} is empty"
             if problem is not None:
                 bad.report(sample, problem)
                 continue
@@ -127,10 +125,10 @@ class SatelliteBench(Dataset):
         modalities = {"image": images, "text": texts}
         if self.params["tabular"]:
             modalities["tabular"] = frame.iloc[rows][meta.tabular].apply(numeric_where_possible).reset_index(drop=True)
-        return DatasetTable(ids=np.array(ids), labels=np.array(labels, dtype=np.int64), task="binary",
-                            classes=("cases_at_or_below_median", "cases_above_median"),
-                            modalities=modalities,
-                            groups=np.array(groups), skipped=bad.skipped)
+        return loading.drop_broken_images(DatasetTable(
+            ids=np.array(ids), labels=np.array(labels, dtype=np.int64), task="binary",
+            classes=("cases_at_or_below_median", "cases_above_median"), modalities=modalities,
+            groups=np.array(groups), skipped=bad.skipped), bad)
 
     # -- files -------------------------------------------------------------------------------
     def _metadata_path(self) -> Path:

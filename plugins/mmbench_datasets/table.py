@@ -7,8 +7,9 @@ over any columns) and the tabular columns. ``pairdx`` reads its record the same 
 the row rules live here (``read_rows``):
 
 - a row with no label, a label outside ``classes``, an empty text, an image path that is
-  not a file (or an empty file) or an unknown split value is a bad sample: the load stops
-  naming it, or, with ``on_bad_sample = "skip"``, leaves it out and the result counts it;
+  not a file (or an empty or truncated one) or an unknown split value is a bad sample: the
+  load stops naming it, or, with ``on_bad_sample = "skip"``, leaves it out and the result
+  counts it;
 - a split column holds train / val / test (validation, valid and dev read as val) and
   needs train and test rows; without one the runner makes its seeded, grouped split;
 - the tabular modality is the raw columns (the ``tabular`` encoder scales / one-hot
@@ -214,8 +215,6 @@ def read_rows(frame, columns: Columns, rules: Rules, source: str, whole_split: b
             image = resolve_image(record[columns.image], rules.image_dirs)
             if image is None:
                 problem = _image_problem(record[columns.image], rules.image_dirs)
-            elif (broken := loading.image_problem(image)) is not None:
-                problem = broken
         text = None
         if problem is None and (columns.text or columns.text_template):
             text = _text(record, columns, rules.text_separator)
@@ -243,18 +242,17 @@ def read_rows(frame, columns: Columns, rules: Rules, source: str, whole_split: b
         modalities["text"] = texts
     if columns.tabular:
         modalities["tabular"] = frame.iloc[rows][columns.tabular].apply(numeric_where_possible).reset_index(drop=True)
-    split = None
-    if columns.split:
-        split = np.array(splits)
-        if whole_split:
-            require_train_and_test(split, rules.dataset, f"{source}: split column {columns.split!r}")
     groups = None
     if columns.group:
         values = frame[columns.group].iloc[rows]
         groups = np.where(values.isna(), ids[rows], values.astype(str).str.strip()).astype(str)
     label_array = np.array(labels, dtype=np.int64)
-    return DatasetTable(ids=ids[rows], labels=label_array, task=rules.task, classes=tuple(classes),
-                        modalities=modalities, groups=groups, split=split, skipped=bad.skipped)
+    table = loading.drop_broken_images(DatasetTable(
+        ids=ids[rows], labels=label_array, task=rules.task, classes=tuple(classes), modalities=modalities,
+        groups=groups, split=np.array(splits) if columns.split else None, skipped=bad.skipped), bad)
+    if columns.split and whole_split:
+        require_train_and_test(table.split, rules.dataset, f"{source}: split column {columns.split!r}")
+    return table
 
 
 def require_train_and_test(split: np.ndarray, dataset: str, where: str) -> None:
