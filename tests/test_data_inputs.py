@@ -219,3 +219,64 @@ def test_every_image_dataset_names_a_truncated_image_at_load_or_skips_it(tmp_pat
     assert set(table.ids) == set(clean.ids) - showing
     assert set(table.skipped) == set(clean.skipped) | showing
     assert all("truncated" in table.skipped[i] for i in showing)
+
+
+def with_byte(path: Path, line: int, byte: bytes = b"\xe9") -> Path:
+    """``byte`` (é in Windows-1252; never valid UTF-8 alone) at the end of ``line`` (from 1)."""
+    lines = path.read_bytes().split(b"\n")
+    ending = b"\r" if lines[line - 1].endswith(b"\r") else b""
+    lines[line - 1] = lines[line - 1].removesuffix(b"\r") + byte + ending
+    path.write_bytes(b"\n".join(lines))
+    return path
+
+
+#: the UTF-8 table each loader of a published layout reads, relative to the folder its fixture is built in
+PUBLISHED_TABLES = {"brset": "labels.csv", "mbrset": "labels_mbrset.csv", "ham10000": "HAM10000_metadata.csv",
+                    "fakeddit": "multimodal_only_samples/multimodal_train.tsv",
+                    "mimic_cxr": "mimic-cxr-2.0.0-chexpert.csv",
+                    "mimic_mortality": "ihm/in-hospital-mortality/train/listfile.csv",
+                    "satellitebench": "metadata.csv"}
+
+
+@pytest.mark.parametrize("name", sorted(PUBLISHED_TABLES))
+def test_a_published_table_with_a_byte_that_is_not_utf8_is_named_with_its_line(tmp_path, name):
+    """The loaders of published layouts read their tables as UTF-8 and have no encoding
+    parameter: the error names the file and line (not wrapped in 'cannot read'), and says
+    to convert the copy back rather than offering a parameter the dataset lacks."""
+    from mmbench.errors import UserError
+
+    cls, params = _image_datasets()[name](tmp_path / name)
+    path = with_byte(tmp_path / name / PUBLISHED_TABLES[name], 3)
+    with pytest.raises(UserError) as error:
+        make(cls, **params).load()
+    message = " ".join(str(error.value).split())
+    assert message.startswith(f"{path}: line 3, column ") and "byte 0xe9 is not UTF-8" in message
+    assert "converted back (iconv" in message and "encoding =" not in message
+
+
+def test_pairdx_and_embeddings_table_read_a_users_table_in_its_encoding(tmp_path):
+    """Both read a table the user points at (pairdx: any csv; embeddings_table: its own
+    export or the authors'): UTF-8 by default, a stray byte named with its line and the
+    encoding parameter that reads it."""
+    import pandas as pd
+    from fixtures_tables import build_pairdx
+    from mmbench_datasets import EmbeddingsTable, PairDx
+
+    from mmbench.errors import UserError
+
+    root = build_pairdx(tmp_path / "pairdx", "single")
+    table = root / "pairdx.csv"
+    table.write_bytes(table.read_bytes().replace(b"chart findings in case 0", "chart findings in café 0".encode("cp1252"), 1))
+    vectors = pd.DataFrame({"id": ["a", "b", "c", "d"], "label": ["não", "sim", "não", "sim"],
+                            "image_0": [0.1, 0.2, 0.3, 0.4], "text_0": [1.0, 2.0, 3.0, 4.0]})
+    vectors.to_csv(tmp_path / "vectors.csv", index=False, encoding="cp1252")
+    for cls, params, line, byte in ((PairDx, {"root": str(root)}, 2, "0xe9"),
+                                    (EmbeddingsTable, {"path": str(tmp_path / "vectors.csv")}, 2, "0xe3")):
+        with pytest.raises(UserError) as error:
+            make(cls, **params).load()
+        message = " ".join(str(error.value).split())
+        assert f": line {line}, column " in message and f"byte {byte} is not UTF-8" in message
+        assert 'encoding = "cp1252"' in message
+    captions = make(PairDx, root=str(root), encoding="cp1252").load().modalities["text"]
+    assert captions[0] == "Figure 1: chart findings in café 0."
+    assert make(EmbeddingsTable, path=str(tmp_path / "vectors.csv"), encoding="cp1252").load().classes == ("não", "sim")

@@ -418,6 +418,8 @@ def _read_labels(path: Path):
     """Every cell as text (ids such as "007" stay as written); empty cells are NaN."""
     try:
         return loading.read_table(path, dtype=object, skipinitialspace=True)
+    except UserError:  # a byte that is not UTF-8: already says file and line
+        raise
     except Exception as exc:  # noqa: BLE001 - pandas raises many types for a broken file
         raise UserError(f"cannot read {path} ({type(exc).__name__}: {exc}); is it the dataset's CSV?") from None
 

@@ -58,6 +58,7 @@ class EmbeddingsTable(Dataset):
               "<m>_emb_0), image_text (image_0, text_0) or auto", choices=LAYOUTS),
         Param("modalities", list, [], 'explicit column prefixes instead of a layout, e.g. '
               '["img_emb=image", "clin=tabular"] for img_emb_0.., clin_0..'),
+        loading.ENCODING,
     )
 
     def __init__(self, **params):
@@ -88,7 +89,7 @@ class EmbeddingsTable(Dataset):
         from mmbench.data import DatasetTable
 
         p = self.params
-        frame = _read(Path(p["path"]), p["id_column"])
+        frame = _read(Path(p["path"]), p["id_column"], p["encoding"])
         columns = [str(c) for c in frame.columns]
         frame.columns = columns
         reserved = {p["id_column"], p["label_column"], p["split_column"]}
@@ -213,17 +214,17 @@ class EmbeddingsTable(Dataset):
         return split
 
 
-def _read(path: Path, id_column: str):
-    """The table, ids read as text so "007" stays "007"."""
-    import pandas as pd
-
+def _read(path: Path, id_column: str, encoding: str):
+    """The table, ids read as text so "007" stays "007"; text in UTF-8 unless ``encoding``
+    (a byte that does not decode is named with its line, not pandas' byte position)."""
     try:
         if path.suffix.lower() in (".parquet", ".pq"):
-            return pd.read_parquet(path)
-        frame = pd.read_csv(path, sep="\t" if path.suffix.lower() == ".tsv" else ",", dtype={id_column: str})
+            return loading.read_table(path)
+        return loading.read_table(path, encoding or None, encoding_param=True, dtype={id_column: str})
+    except UserError:
+        raise
     except Exception as exc:  # noqa: BLE001 - pandas and pyarrow raise many types for a bad file
         raise UserError(f"embeddings_table: cannot read {path} ({type(exc).__name__}: {exc})") from None
-    return frame
 
 
 def _parse_modalities(entries: list) -> list[tuple[str, str]]:

@@ -181,6 +181,8 @@ def _read(path: Path, needed: list[str]):
     try:
         frame = loading.read_table(path, dtype={"id": str, "title": str, "clean_title": str}, keep_default_na=False,
                                    na_values=[""])
+    except UserError:  # a byte that is not UTF-8: already says file and line
+        raise
     except Exception as exc:  # noqa: BLE001 - pandas raises many types for a malformed file
         raise UserError(f"fakeddit: cannot read {path} ({type(exc).__name__}: {exc}); re-download it") from None
     frame = frame.loc[:, [c for c in frame.columns if not str(c).startswith("Unnamed")]]

@@ -300,11 +300,14 @@ def _decode(data: bytes) -> str:
     return data.decode("latin-1")
 
 
-def read_table(path: Path, encoding: str | None = None, **kwargs: Any) -> Any:
+def read_table(path: Path, encoding: str | None = None, *, encoding_param: bool = False, **kwargs: Any) -> Any:
     """A CSV / TSV (optionally gzipped) / Parquet file as a pandas DataFrame (a tab separator
     is assumed for .tsv / .tab unless given). Text is UTF-8 (with or without BOM) unless
     ``encoding`` says otherwise: a table is one file in one encoding, and guessing another
-    for all of it because of one bad byte would turn every accent into mojibake."""
+    for all of it because of one bad byte would turn every accent into mojibake.
+    ``encoding_param``: the calling dataset reads a user's table and has an ``encoding``
+    parameter, which a decoding error then offers; without one the file is a published
+    format read as UTF-8, and the error says to convert the copy back or download it again."""
     import io
 
     import pandas as pd
@@ -320,12 +323,13 @@ def read_table(path: Path, encoding: str | None = None, **kwargs: Any) -> Any:
         import gzip
 
         data = gzip.decompress(data)
-    return pd.read_csv(io.StringIO(decode_table(data, path, encoding)), **kwargs)
+    return pd.read_csv(io.StringIO(decode_table(data, path, encoding, encoding_param)), **kwargs)
 
 
-def decode_table(data: bytes, path: Path, encoding: str | None = None) -> str:
+def decode_table(data: bytes, path: Path, encoding: str | None = None, encoding_param: bool = False) -> str:
     """``data`` as text in ``encoding`` (default UTF-8); a byte that does not decode stops
-    with the file, line and column, and what to do."""
+    with the file, line and column, and what to do: give the dataset's ``encoding`` when it
+    has one (``encoding_param``), else convert the copy back to UTF-8 or download it again."""
     try:
         return data.decode(encoding or "utf-8-sig")
     except LookupError:
@@ -334,9 +338,13 @@ def decode_table(data: bytes, path: Path, encoding: str | None = None) -> str:
     except UnicodeDecodeError as exc:
         line = data.count(b"\n", 0, exc.start) + 1
         column = exc.start - (data.rfind(b"\n", 0, exc.start) + 1) + 1
+        advice = ("Re-save the file as UTF-8, or give its encoding in the dataset's entry (encoding = \"cp1252\" "
+                  "for a Windows export, say)" if encoding_param else
+                  "This dataset's files are read as UTF-8, as published: a copy re-saved in another encoding (a "
+                  "spreadsheet program does that) must be converted back (iconv -f cp1252 -t utf-8, say) or "
+                  "downloaded again")
         raise UserError(f"{path}: line {line}, column {column}: byte 0x{data[exc.start]:02x} is not "
-                        f"{encoding or 'UTF-8'} ({exc.reason}). Re-save the file as UTF-8, or give its "
-                        "encoding (the table dataset's encoding = \"cp1252\", say)") from None
+                        f"{encoding or 'UTF-8'} ({exc.reason}). {advice}") from None
 
 
 def render(template: str, values: Mapping[str, Any]) -> str:

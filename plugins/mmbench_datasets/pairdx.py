@@ -91,6 +91,7 @@ class PairDx(Dataset):
               "default: none"),
         loading.ON_BAD_SAMPLE,
         loading.FINGERPRINT,
+        loading.ENCODING,
     )
 
     def raw_modalities(self) -> tuple[str, ...]:
@@ -106,7 +107,7 @@ class PairDx(Dataset):
         tables = self._tables()
         images = []
         for path in tables.values():
-            frame = read_frame(self.name, path)
+            frame = read_frame(self.name, path, self.params["encoding"])
             column = find_column(frame, self.params["image_column"], "image", IMAGE_COLUMNS, self.name,
                                  "image_column", required=False)
             images += existing_images(frame, column, self._image_dirs(path))
@@ -120,7 +121,7 @@ class PairDx(Dataset):
         tables = self._tables()
         parts = []
         for split_name, path in tables.items():
-            frame = read_frame(self.name, path)
+            frame = read_frame(self.name, path, self.params["encoding"])
             if split_name:
                 frame["__split"] = split_name
             parts.append(read_rows(frame, self._columns(frame, bool(split_name)), self._rules(frame, path),

@@ -161,12 +161,14 @@ class Table(Dataset):
 # -- shared with the loaders of published image-caption tables (pairdx) --------------------
 def read_frame(dataset: str, path: Path, encoding: str = ""):
     """The table with every column read as text (ids "007" stay "007"; numbers are parsed
-    where a column needs them), column names as strings; text in UTF-8 unless ``encoding``."""
+    where a column needs them), column names as strings; text in UTF-8 unless ``encoding``
+    (a user's table: its dataset has the ``encoding`` parameter the errors offer)."""
     try:
         if path.suffix.lower() in (".parquet", ".pq"):
             frame = loading.read_table(path)
         else:
-            frame = loading.read_table(path, dtype=str, keep_default_na=True, encoding=encoding or None)
+            frame = loading.read_table(path, dtype=str, keep_default_na=True, encoding=encoding or None,
+                                       encoding_param=True)
     except UserError:
         raise
     except Exception as exc:  # noqa: BLE001 - pandas and pyarrow raise many types for a bad file
