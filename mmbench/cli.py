@@ -584,34 +584,35 @@ def _write_leaderboard(suite, registry, out) -> tuple[list[Path], bool]:
 
 
 def cmd_gap(args: argparse.Namespace) -> int:
-    import json
     import re
 
-    from mmbench.files import write_text_atomic
-    from mmbench.gap import diagnostics, pca_plot, pooled
+    from mmbench.files import refuse_foreign
+    from mmbench.gap import diagnostics, is_plot_ours, is_record_ours, pca_plot, pooled, write_record
     from mmbench.run import prepare
 
     registry, suite = _load(args)
     seed = suite.seeds[0] if args.seed is None else args.seed
     out_dir = args.out or Path(suite.report["output"]) / "gap" / suite.name
     out = _console()
-    seen = set()
+    todo = {}
     for spec in suite.runs():
         labels = spec.labels()
         key = (labels["dataset"], labels["encoder"], labels["alignment"])
-        if key in seen or spec.seed != suite.seeds[0]:
-            continue
-        seen.add(key)
-        spec = replace(spec, seed=seed, robustness=None)
+        if key not in todo and spec.seed == suite.seeds[0]:
+            todo[key] = replace(spec, seed=seed, robustness=None)
+    stems = {key: re.sub(r"[^A-Za-z0-9_.=-]+", "_", "__".join(key)) for key in todo}
+    for stem in stems.values():  # every target first: a file of the user's stops the command before any is written
+        refuse_foreign(out_dir / f"{stem}.json", is_record_ours, "--out")
+        refuse_foreign(out_dir / f"{stem}.png", is_plot_ours, "--out")
+    for key, spec in todo.items():
         prepared = prepare(spec, registry)
-        stem = re.sub(r"[^A-Za-z0-9_.=-]+", "_", "__".join(key))
         before = pooled(prepared.unaligned, args.split)
         after = pooled(prepared.splits, args.split) if spec.alignment is not None else None
         gap = {"before": diagnostics(before), **({"after": diagnostics(after)} if after is not None else {})}
         record = {"suite": suite.name, "seed": seed, "split": args.split, "n": len(before), "labels": dict(zip(
             ("dataset", "encoder", "alignment"), key)), **gap}
-        write_text_atomic(out_dir / f"{stem}.json", json.dumps(record, indent=2, sort_keys=True) + "\n")
-        png = pca_plot(before, after, " | ".join(key), out_dir / f"{stem}.png")
+        write_record(out_dir / f"{stems[key]}.json", record)
+        png = pca_plot(before, after, " | ".join(key), out_dir / f"{stems[key]}.png")
         out.print(f"{' | '.join(key)} ({args.split}): " + _gap_summary(gap) + f" -> {png}")
     return EXIT_OK
 

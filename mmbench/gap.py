@@ -11,13 +11,25 @@ Computed on unit-normalised embeddings of the samples that have the modality:
 
 from __future__ import annotations
 
+import io
 import itertools
+import json
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from mmbench.data import SplitData
+from mmbench.files import write_generated
+
+#: the mark of every file ``mmbench gap`` writes (the JSON's ``generated_by``, the PNG's
+#: Software text): it replaces only files that carry it, so ``--out .`` never overwrites
+#: a file of the user's
+GENERATED_BY = "mmbench gap"
+#: the keys of every gap record, those written before the mark included
+RECORD_KEYS = frozenset({"suite", "seed", "split", "n", "labels", "before"})
+#: the Software text matplotlib gave the plots drawn before the mark
+LEGACY_SOFTWARE = b"tEXtSoftware\x00Matplotlib"
 
 
 def unit(x: np.ndarray) -> np.ndarray:
@@ -92,10 +104,35 @@ def pca_plot(before: SplitData, after: SplitData | None, title: str, path: Path)
             ax.legend(markerscale=3)
     fig.suptitle(title)
     fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=110, metadata={"Software": GENERATED_BY})
     plt.close(fig)
-    return path
+    return write_generated(path, buffer.getvalue(), is_plot_ours)
+
+
+def write_record(path: Path, record: dict[str, Any]) -> Path:
+    """The diagnostics of one dataset / encoder / alignment as JSON, marked as gap's."""
+    text = json.dumps({**record, "generated_by": GENERATED_BY}, indent=2, sort_keys=True) + "\n"
+    return write_generated(path, text.encode("utf-8"), is_record_ours)
+
+
+def is_record_ours(data: bytes) -> bool:
+    """A JSON record ``mmbench gap`` wrote: its ``generated_by``, or (written before the
+    mark) every key a record has."""
+    try:
+        record = json.loads(data)
+    except ValueError:
+        return False
+    return isinstance(record, dict) and (record.get("generated_by") == GENERATED_BY or RECORD_KEYS <= set(record))
+
+
+def is_plot_ours(data: bytes) -> bool:
+    """A PCA plot ``mmbench gap`` drew: a PNG whose Software text is its mark, or
+    matplotlib's (the plots drawn before the mark; at a plot's own name only, the one
+    place this is asked)."""
+    head = data[:4096]
+    return head.startswith(b"\x89PNG") and (b"tEXtSoftware\x00" + GENERATED_BY.encode() in head
+                                            or LEGACY_SOFTWARE in head)
 
 
 def _by_dimension(data: SplitData) -> dict[int, list[str]]:
