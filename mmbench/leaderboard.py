@@ -24,7 +24,7 @@ import numpy as np
 
 from mmbench import bootstrap
 from mmbench.errors import UserError
-from mmbench.files import WriteFailed
+from mmbench.files import WriteFailed, refuse_foreign
 from mmbench.grid import Suite, config_label
 from mmbench.metric_catalog import METRICS, current_names
 from mmbench.result_index import ResultIndex
@@ -414,22 +414,38 @@ def write(board: Leaderboard, out_dir: Path, reporters: list[Any],
           failed: dict[str, str] | None = None) -> list[Path]:
     """Write the board with each reporter; return every file written.
 
-    A reporter that raises is skipped and the others still write: its name and error go
-    into ``failed`` (when given; else the error propagates), so the caller can say the
+    Every reporter's ``targets`` are checked first: a file mmbench did not generate where
+    one goes stops the leaderboard before any file is written (not after the CSV and JSON
+    are). A reporter that raises is skipped and the others still write: its name and error
+    go into ``failed`` (when given; else the error propagates), so the caller can say the
     leaderboard is incomplete. A full disk or a failed write is not a reporter's fault, nor
     a refusal to overwrite a file mmbench did not generate: those always propagate."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
-    for reporter in sorted(reporters, key=lambda r: r.embeds_others):  # pages after what they embed
-        try:
-            written.extend(reporter.write(board, out_dir))
-        except Exception as exc:
-            if failed is None or isinstance(exc, (UserError, WriteFailed)) or (
-                    isinstance(exc, OSError) and exc.errno in _DISK_FULL):
-                raise
-            failed[reporter.name] = f"{type(exc).__name__}: {exc}"
+
+    def check(reporter: Any) -> None:
+        for path, is_ours in reporter.targets(board, out_dir):
+            refuse_foreign(path, is_ours)
+
+    ordered = sorted(reporters, key=lambda r: r.embeds_others)  # pages after what they embed
+    for reporter in [r for r in ordered if _attempt(r, failed, check)]:
+        _attempt(reporter, failed, lambda r: written.extend(r.write(board, out_dir)))
     return written
+
+
+def _attempt(reporter: Any, failed: dict[str, str] | None, step: Callable[[Any], Any]) -> bool:
+    """``step(reporter)``; False when it raised and the reporter is recorded in ``failed``
+    (see ``write`` for what always propagates)."""
+    try:
+        step(reporter)
+    except Exception as exc:
+        if failed is None or isinstance(exc, (UserError, WriteFailed)) or (
+                isinstance(exc, OSError) and exc.errno in _DISK_FULL):
+            raise
+        failed[reporter.name] = f"{type(exc).__name__}: {exc}"
+        return False
+    return True
 
 
 #: errnos that mean the disk, not the reporter, failed

@@ -245,6 +245,14 @@ class Reporter(Plugin):
     def write(self, board: Leaderboard, out_dir: Path) -> list[Path]:
         raise NotImplementedError(f"{type(self).__name__} must define write(board, out_dir)")
 
+    def targets(self, board: Leaderboard, out_dir: Path) -> list[tuple[Path, Callable[[bytes], bool]]]:
+        """The files ``write`` will replace, each with the check that recognises one this
+        reporter wrote (``mmbench.files.refuse_foreign``). mmbench checks every reporter's
+        targets before any reporter writes, so a file of the user's in the way (the
+        project's README.md under ``--output .``) stops the leaderboard with nothing written.
+        Default: none (a reporter that lists none still refuses when it writes)."""
+        return []
+
 
 #: The base class each registration hook must return subclasses of.
 PLUGIN_BASES: dict[str, type[Plugin]] = {

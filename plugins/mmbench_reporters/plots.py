@@ -17,6 +17,7 @@ import io
 import json
 import math
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -91,6 +92,9 @@ class PlotsReporter(Reporter):
     a plot is drawn only where its axis varies."""
 
     name = "plots"
+
+    def targets(self, board: Leaderboard, out_dir: Path) -> list[tuple[Path, Callable[[bytes], bool]]]:
+        return [(Path(out_dir) / plot.path, is_png_ours) for plot in plan(board)]
 
     def write(self, board: Leaderboard, out_dir: Path) -> list[Path]:
         import matplotlib.style

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import html
 import re
+from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import quote
 
@@ -50,6 +51,9 @@ class HtmlReporter(Reporter):
 
     name = "html"
     embeds_others = True
+
+    def targets(self, board: Leaderboard, out_dir: Path) -> list[tuple[Path, Callable[[bytes], bool]]]:
+        return [(out_dir / f"{board.suite}.html", is_html_ours), (out_dir / INDEX, is_html_ours)]
 
     def write(self, board: Leaderboard, out_dir: Path) -> list[Path]:
         history = sorted(p.relative_to(out_dir).as_posix()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 from tabulate import tabulate
@@ -38,6 +39,9 @@ class MarkdownReporter(Reporter):
 
     name = "markdown"
     embeds_others = True
+
+    def targets(self, board: Leaderboard, out_dir: Path) -> list[tuple[Path, Callable[[bytes], bool]]]:
+        return [(out_dir / f"{board.suite}.md", is_markdown_ours), (out_dir / INDEX, is_markdown_ours)]
 
     def write(self, board: Leaderboard, out_dir: Path) -> list[Path]:
         figures = embedded_figures(out_dir, board.suite)
@@ -158,6 +162,9 @@ class CsvReporter(Reporter):
 
     name = "csv"
 
+    def targets(self, board: Leaderboard, out_dir: Path) -> list[tuple[Path, Callable[[bytes], bool]]]:
+        return [(out_dir / f"{board.suite}.csv", is_csv_ours)]
+
     def write(self, board: Leaderboard, out_dir: Path) -> list[Path]:
         buffer = io.StringIO()
         writer = csv.writer(buffer, lineterminator="\n")
@@ -185,6 +192,9 @@ class JsonReporter(Reporter):
     """The whole leaderboard as JSON, for tools and scripts."""
 
     name = "json"
+
+    def targets(self, board: Leaderboard, out_dir: Path) -> list[tuple[Path, Callable[[bytes], bool]]]:
+        return [(out_dir / f"{board.suite}.json", is_json_ours)]
 
     def write(self, board: Leaderboard, out_dir: Path) -> list[Path]:
         text = json.dumps({**board.to_dict(), "generated_by": GENERATED_BY}, indent=2, sort_keys=True,
