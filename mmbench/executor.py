@@ -284,12 +284,22 @@ class _Pool:
                         self._start(worker, spec)
                 self._wait()
         except BaseException:
-            with second_interrupt_exits():
+            with second_interrupt_exits(self._abandon):
                 stop_all(self.workers)
             raise
         stop_all(self.workers)
         for line in self.lines.values():
             self.progress.remove_task(line)
+
+    def _abandon(self) -> None:
+        """On a second Ctrl-C: SIGKILL every worker and drop this process's claims, without
+        waiting for either (a worker deaf to SIGTERM would otherwise hold the exit)."""
+        for worker in self.workers:
+            try:
+                worker.process.kill()
+            except (OSError, ValueError):  # already gone, or closed
+                pass
+        self.queue.close()
 
     def _start(self, worker: Any, spec: RunSpec) -> None:
         worker.start(spec)
@@ -393,14 +403,30 @@ def never_reported(spec: RunSpec, kind: str, message: str) -> dict:
                       error={"type": kind, "message": message, "traceback": None})
 
 
+#: what a second Ctrl-C says as it exits (the first one's line is printed only after the cleanup it cut short)
+AGAIN = "interrupted again: stopped without waiting; finished runs are saved; run the same command again to resume"
+
+
 @contextmanager
-def second_interrupt_exits() -> Iterator[None]:
+def second_interrupt_exits(abandon: Callable[[], None] | None = None) -> Iterator[None]:
     """While an interrupted suite cleans up (stops workers, closes a cluster), a second
-    Ctrl-C exits at once with 130."""
+    Ctrl-C exits at once with 130: the user asked twice, so no cleanup is waited for. It
+    runs ``abandon`` first (what must not outlive the process: the pool kills its workers
+    and drops its claims, neither of which waits) and says one line; no traceback."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    before = signal.signal(signal.SIGINT, lambda signum, frame: os._exit(130))
+
+    def exit_now(signum: int, frame: Any) -> None:
+        try:
+            if abandon is not None:
+                abandon()
+        finally:
+            cursor = "\x1b[?25h" if os.isatty(2) else ""  # the progress display hid it
+            os.write(2, f"{cursor}\n{AGAIN}\n".encode())
+            os._exit(130)
+
+    before = signal.signal(signal.SIGINT, exit_now)
     try:
         yield
     finally:

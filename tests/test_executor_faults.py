@@ -215,6 +215,36 @@ def test_ctrl_c_stops_the_pool_at_once_keeps_finished_results_and_exits_130(tmp_
 
 
 @pytest.mark.slow
+def test_a_second_ctrl_c_exits_at_once_while_the_pool_waits_for_its_workers(tmp_path):
+    """The first Ctrl-C stops handing out runs and stops the runs in flight (SIGTERM, then
+    SIGKILL after pool.STOP_GRACE_S); runs deaf to SIGTERM hold that stop, and a second
+    Ctrl-C then exits at once: 130, one line, no traceback, no worker or claim left."""
+    from mmbench.executor import AGAIN
+
+    started = tmp_path / "started"
+    started.mkdir()
+    # four quick runs, then runs that would take a minute each: two in flight, two queued
+    write_suite(tmp_path, fusion("prior") + fusion("stubborn", seconds=60, started=f'"{started}"'),
+                seeds="[0, 1, 2, 3]")
+    proc = start(tmp_path, "--workers", "2")
+    wait_for(lambda: len(results(tmp_path)) >= 4 and len(list(started.glob("*.started"))) == 2, seconds=300)
+    workers = pool_workers(proc.pid)
+    assert len(workers) == 2
+    os.killpg(proc.pid, signal.SIGINT)
+    wait_for(lambda: len(list(started.glob("*.terminated"))) == 2, seconds=30)  # the stop is waiting for them
+    os.killpg(proc.pid, signal.SIGINT)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err and "KeyboardInterrupt" not in err
+    assert [line for line in err.splitlines() if "interrupted" in line] == [AGAIN]  # the second one's line
+    # it waited neither for the runs in flight nor started the queued ones
+    assert sorted(r["spec"]["fusion"]["name"] for r in results(tmp_path).values()) == ["prior"] * 4
+    assert len(list(started.glob("*.started"))) == 2
+    wait_for(lambda: not [w for w in workers if w.is_running() and w.status() != "zombie"], seconds=10)
+    no_leftovers(tmp_path)
+
+
+@pytest.mark.slow
 def test_pool_workers_die_with_a_killed_parent(tmp_path):
     started = tmp_path / "started"
     started.mkdir()

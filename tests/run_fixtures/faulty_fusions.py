@@ -70,6 +70,20 @@ class Sleeps(Prior):
         return super().fit(train, val, config)
 
 
+class Stubborn(Sleeps):
+    """Sleeps deaf to SIGTERM, as a run stuck in native code is: the pool's stop waits for
+    it until SIGKILL. Leaves <pid>.terminated in ``started`` when the SIGTERM comes."""
+
+    name = "stubborn"
+
+    def fit(self, train, val, config, ctx=None):
+        def note(signum, frame):
+            (Path(self.params["started"]) / f"{os.getpid()}.terminated").touch()
+
+        signal.signal(signal.SIGTERM, note)
+        return super().fit(train, val, config)
+
+
 class Segfaults(Fusion):
     """Crashes its process with SIGSEGV in fit, as a bug in native code would."""
 
@@ -98,7 +112,7 @@ class TextLength(Encoder):
 
 @hookimpl
 def mmbench_register_fusions():
-    return [Explodes, WrongShape, Prior, Sleeps, Segfaults]
+    return [Explodes, WrongShape, Prior, Sleeps, Stubborn, Segfaults]
 
 
 @hookimpl
