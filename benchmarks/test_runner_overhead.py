@@ -37,7 +37,7 @@ class Prior(Fusion):
 
     name = "prior"
 
-    def fit(self, train, val, config, on_epoch=None):
+    def fit(self, train, val, config, ctx):
         started = time.perf_counter()
         labels = np.asarray(train.labels)
         self.rates = labels.mean(axis=0) if train.task == "multilabel" else \
