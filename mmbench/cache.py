@@ -5,10 +5,12 @@ each a folder ``<root>/embeddings/<key>/`` with a ``manifest.json``:
 
 - **Sample stores** (encoders that are not ``fitted``: CLIP, DINOv2, MiniLM, colour
   histograms): a sample's vector cannot depend on the split, so one entry per (dataset
-  identity and fingerprint, modality, encoder name / version / ``fingerprint()``) keeps
-  the vectors of every sample ever encoded, addressed by sample id. A run gathers its
-  split's rows and encodes only the ids the store lacks (a new seed, split or suite encodes
-  nothing new). The store grows by append-only *chunks*: ``chunk-<n>-<tag>.ids.npy``,
+  name / version / params, modality, encoder name / version / ``fingerprint()``) keeps
+  the vectors of every sample ever encoded, addressed by sample id and a digest of the
+  sample's item (``mmbench.item_identity``), not by the dataset's fingerprint. A run
+  gathers its split's rows and encodes only what the store lacks: a new seed, split or
+  suite encodes nothing new; samples added to the dataset, or edited, are encoded, the
+  rest is gathered (an edited sample's old row stays, unread, until ``mmbench cache rm``). The store grows by append-only *chunks*: ``chunk-<n>-<tag>.ids.npy``,
   ``.vectors.npy`` (and ``.token_values.npy`` / ``.token_mask.npy``), each file with its
   sha256 in the manifest, which is replaced atomically after the chunk's files are in
   place. An append is O(new rows), and a writer killed at any point leaves the previous
@@ -59,7 +61,9 @@ from mmbench.hashing import stable_hash
 
 #: Bump when the layout or the key changes: every older entry becomes a miss.
 #: 2: sample stores for unfitted encoders (chunks addressed by sample id).
-FORMAT_VERSION = 2
+#: 3: store rows addressed by sample id and item digest; the store key leaves out the
+#:    dataset fingerprint (a grown dataset keeps its store).
+FORMAT_VERSION = 3
 MANIFEST = "manifest.json"
 
 
@@ -105,7 +109,10 @@ def entry_key(*, dataset: dict[str, Any], ids: Sequence[Any] | np.ndarray, modal
 
 def store_key(*, dataset: dict[str, Any], modality: str, encoder: dict[str, Any]) -> str:
     """The key of one sample store (an unfitted encoder's vectors of one dataset and
-    modality): no sample ids, so every split, seed and suite shares it."""
+    modality): no sample ids, so every split, seed and suite shares it, and no dataset
+    fingerprint, so adding samples keeps it (rows are addressed by sample id and item
+    digest: an edited sample is a new row)."""
+    dataset = {k: v for k, v in dataset.items() if k != "fingerprint"}
     return stable_hash({"format_version": FORMAT_VERSION, "layout": "samples", "dataset": dataset,
                         "modality": modality, "encoder": encoder}, length=32)
 

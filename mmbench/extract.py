@@ -119,6 +119,7 @@ def to_encode(suite: Suite, registry: Registry, runs: list[RunSpec]) -> list[dic
     never an encoder's weights; ``error`` says why a dataset could not be counted."""
     from mmbench.cache import entry_key, store_key
     from mmbench.data import is_features
+    from mmbench.item_identity import addresses
     from mmbench.run import load_and_split
 
     cache = EmbeddingCache()
@@ -144,7 +145,8 @@ def to_encode(suite: Suite, registry: Registry, runs: list[RunSpec]) -> list[dic
                                 train_ids=parts["train"].ids)
                 row["cached" if (cache.path(key) / "manifest.json").exists() else "to_encode"] += len(part)
         else:
-            held = int(cache.held(store_key(dataset=dataset, modality=modality, encoder=identity), table.ids).sum())
+            rows = addresses(table.ids, table.modalities[modality])
+            held = int(cache.held(store_key(dataset=dataset, modality=modality, encoder=identity), rows).sum())
             row["cached"] += held
             row["to_encode"] += len(table) - held
     return [out[key] for key in sorted(out)]

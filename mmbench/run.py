@@ -25,6 +25,7 @@ from mmbench.errors import UserError
 from mmbench.fit_context import FitContext
 from mmbench.legacy_fit import call_fit
 from mmbench.gap import diagnostics
+from mmbench.item_identity import addresses
 from mmbench.plugin import Alignment, Encoder
 from mmbench.registry import Registry
 from mmbench.results import TEST_PREDICTIONS, run_record
@@ -323,7 +324,7 @@ def _encode(modality: str, config: PluginConfig, encoder: Encoder, parts: dict[s
         return _encode_through_store(modality, config, encoder, parts, cache, on_items,
                                      store_key(dataset=dataset, modality=modality, encoder=identity),
                                      {"modality": modality, "encoder": identity, "fitted": False,
-                                      "dataset": {"name": dataset.get("name"), "fingerprint": dataset.get("fingerprint")}})
+                                      "dataset": {"name": dataset.get("name")}})
     keys: dict[str, str | None] = {name: None for name in parts}
     hits: dict[str, Any] = {name: None for name in parts}
     if cache is not None:
@@ -383,11 +384,12 @@ def _encode_through_store(modality: str, config: PluginConfig, encoder: Encoder,
                           cache: EmbeddingCache, on_items: ItemsCallback | None, key: str, meta: dict[str, Any]
                           ) -> tuple[dict[str, Encoded], float, dict[str, Any]]:
     """``_encode`` for an encoder that is not fitted: every split's rows come from the
-    dataset's sample store (``EmbeddingCache.gather``); only the ids it lacks are encoded,
+    dataset's sample store (``EmbeddingCache.gather``, rows addressed by sample id and item
+    digest: ``item_identity.addresses``); only the rows it lacks are encoded,
     split by split as without a store, and appended to it as one chunk. The record's
     ``s_per_sample`` is the cost measured when each row was encoded."""
     names = list(parts)
-    ids = np.concatenate([parts[name].ids for name in names])
+    ids = np.concatenate([addresses(parts[name].ids, parts[name].modalities[modality]) for name in names])
     bounds = np.cumsum([0] + [len(parts[name]) for name in names])
     stored = cache.gather(key, ids)
     missing = {name: np.flatnonzero(~stored.found[bounds[i]:bounds[i + 1]]) for i, name in enumerate(names)}

@@ -14,7 +14,7 @@ from typing import ClassVar
 import numpy as np
 import pytest
 
-from mmbench.cache import CacheWarning, EmbeddingCache, cache_root, entry_key, store_key
+from mmbench.cache import FORMAT_VERSION, CacheWarning, EmbeddingCache, cache_root, entry_key, store_key
 from mmbench.params import Param
 from mmbench.cli import main
 from mmbench.data import DatasetTable, Encoded, TokenSequence
@@ -139,7 +139,7 @@ def test_second_extraction_is_a_hit_and_does_not_encode(_private_embedding_cache
 
 
 def test_every_seed_after_the_first_encodes_nothing_and_gets_the_rows_a_fresh_encode_gives():
-    fresh = {seed: extract(split=parts(seed=seed), dataset={**DATASET, "fingerprint": f"fresh{seed}"})[0]
+    fresh = {seed: extract(split=parts(seed=seed), dataset={**DATASET, "params": {"n": 60, "alone": seed}})[0]
              for seed in (0, 1, 2)}  # each seed alone in its own store
     Counting.calls.clear()
     for seed in (0, 1, 2):
@@ -150,16 +150,58 @@ def test_every_seed_after_the_first_encodes_nothing_and_gets_the_rows_a_fresh_en
     assert encoded_items() == 60  # one encoder call per sample across the three seeds
 
 
+def test_a_grown_dataset_encodes_only_its_new_samples_and_an_edited_one_only_what_changed():
+    grown = table(75)
+    first = grown.subset(np.arange(60))  # the dataset before 15 samples were added
+    extract(split=parts(data=first), dataset={**DATASET, "fingerprint": "60 samples"})
+    Counting.calls.clear()
+
+    features, _, _, record = extract(split=parts(seed=1, data=grown), dataset={**DATASET, "fingerprint": "75 samples"})
+    assert encoded_items() == 15 and record["text"]["rows_encoded"] == 15 and record["text"]["rows_cached"] == 60
+
+    edited = table(75)
+    edited.modalities["text"][3] = "a caption rewritten since"  # sample s3, in the store since the first run
+    Counting.calls.clear()
+    features, _, _, record = extract(split=parts(seed=1, data=edited), dataset={**DATASET, "fingerprint": "edited"})
+    assert encoded_items() == 1 and record["text"]["rows_encoded"] == 1
+    # every row is what a fresh encode of the edited dataset gives, the edited one included
+    Counting.calls.clear()
+    alone = extract(split=parts(seed=1, data=edited), dataset={**DATASET, "params": {"n": 75, "alone": True}})[0]
+    for name in features:
+        np.testing.assert_array_equal(features[name]["text"], alone[name]["text"])
+
+
+def test_an_image_rewritten_in_place_is_encoded_again(tmp_path):
+    paths = []
+    for i in range(20):
+        paths.append(str(tmp_path / f"{i}.txt"))
+        Path(paths[-1]).write_text("x" * i)
+    data = DatasetTable(ids=[f"s{i}" for i in range(20)], labels=np.arange(20) % 2, task="binary",
+                        classes=("a", "b"), modalities={"image": paths})
+    split = parts(data=data)
+    extract(split=split, modality="image")
+    Counting.calls.clear()
+    extract(split=split, modality="image")
+    assert encoded_items() == 0
+
+    rewritten = Path(paths[7])
+    rewritten.write_text("y" * 99)  # the same path, a new file
+    Counting.calls.clear()
+    extract(split=split, modality="image")
+    assert encoded_items() == 1
+
+
 @pytest.mark.parametrize(("change", "encoded"), [
-    ("dataset params", 60), ("dataset fingerprint", 60), ("encoder params", 60), ("encoder version", 60),
-    ("modality", 60), ("split seed", 0), ("split seed, fitted encoder", 60)])
+    ("dataset params", 60), ("dataset fingerprint, same items", 0), ("dataset fingerprint, fitted encoder", 60),
+    ("encoder params", 60), ("encoder version", 60), ("modality", 60), ("split seed", 0),
+    ("split seed, fitted encoder", 60)])
 def test_any_changed_key_part_is_a_miss_and_a_new_split_is_not(change, encoded):
     extract(encoder=config("fitted_counting") if "fitted" in change else None)
     Counting.calls.clear()
     if change == "dataset params":
         extract(dataset={**DATASET, "params": {"n": 61}})
-    elif change == "dataset fingerprint":
-        extract(dataset={**DATASET, "fingerprint": "abd"})
+    elif change.startswith("dataset fingerprint"):  # a store is addressed by item, not by the fingerprint
+        extract(dataset={**DATASET, "fingerprint": "abd"}, encoder=config("fitted_counting") if "fitted" in change else None)
     elif change == "encoder params":
         extract(encoder=config(scale=2.0))
     elif change == "encoder version":
@@ -203,8 +245,10 @@ def test_key_covers_every_part():
     store = {"dataset": DATASET, "modality": "text", "encoder": {"name": "e", "fingerprint": "1"}}
     stores = {store_key(**store), store_key(**{**store, "modality": "image"}),
               store_key(**{**store, "encoder": {"name": "e", "fingerprint": "2"}}),
-              store_key(**{**store, "dataset": {**DATASET, "fingerprint": "x"}})}
+              store_key(**{**store, "dataset": {**DATASET, "params": {"n": 61}}})}
     assert len(stores) == 4 and not stores & keys
+    # a grown or edited dataset keeps its store: its rows are addressed by sample id and item digest
+    assert store_key(**{**store, "dataset": {**DATASET, "fingerprint": "x"}}) == store_key(**store)
 
 
 def _corrupt(folder: Path, how: str) -> None:
@@ -260,7 +304,7 @@ def test_arrays_are_npy_without_pickles_and_the_manifest_describes_them(_private
     extract(encoder=config("with_tokens"))
     folder = next((_private_embedding_cache / "embeddings").iterdir())
     manifest = json.loads((folder / "manifest.json").read_text())
-    assert manifest["format_version"] == 2 and manifest["key"] == folder.name and manifest["layout"] == "samples"
+    assert manifest["format_version"] == FORMAT_VERSION and manifest["key"] == folder.name and manifest["layout"] == "samples"
     assert manifest["encoder"] == {"name": "with_tokens", "version": "1", "fingerprint": WithTokens().fingerprint()}
     assert manifest["dtype"] == "float32" and manifest["shape"] == [60, 3] and manifest["created"]
     (chunk,) = manifest["chunks"]  # one run, one chunk
@@ -270,7 +314,8 @@ def test_arrays_are_npy_without_pickles_and_the_manifest_describes_them(_private
     for name, info in chunk["files"].items():
         array = np.load(folder / f"{chunk['name']}.{name}.npy", allow_pickle=False)
         assert list(array.shape) == info["shape"] and len(info["sha256"]) == 64
-    assert set(np.load(folder / f"{chunk['name']}.ids.npy")) == {f"s{i}" for i in range(60)}
+    rows = np.load(folder / f"{chunk['name']}.ids.npy")  # each row's address: sample id @ item digest
+    assert {str(row).split("@")[0] for row in rows} == {f"s{i}" for i in range(60)}
 
     extract(encoder=config("fitted_counting"))  # a fitted encoder: one entry per split, as before
     splits = [f for f in (_private_embedding_cache / "embeddings").iterdir() if f != folder]

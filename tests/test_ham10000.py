@@ -322,3 +322,35 @@ def test_validate_names_a_modality_a_fusion_reads_without_an_encoder(copies, run
     assert result.code == 2
     assert "has raw 'text' and 'tabular' items, which fusion 'early(epochs=2)' reads" in result.err
     assert 'has no encoder for them: add text = "...", tabular = "..."' in result.err
+
+
+def test_images_added_to_the_dataset_are_the_only_ones_encoded(copies, run_cli, tmp_path, monkeypatch):
+    root = Path(shutil.copytree(copies["csv"], tmp_path / "ham10000"))
+    monkeypatch.setenv("MMBENCH_DATA", str(tmp_path))
+    monkeypatch.chdir(tmp_path)
+    Path("s.toml").write_text(IMAGE_ONLY)
+    assert run_cli("run", "s.toml").code == 0
+    n = len(fx.rows())
+
+    # five lesions photographed since: new rows in the metadata, new images beside the others
+    metadata = root / "HAM10000_metadata.csv"
+    lines = metadata.read_text().splitlines()
+    added = []
+    for k, line in enumerate(lines[1:6]):
+        old_id = next(part for part in line.split(",") if part.startswith("ISIC_"))
+        new_id = f"ISIC_9{k:06d}"
+        (old,) = root.rglob(f"{old_id}.jpg")
+        shutil.copy(old, old.with_name(f"{new_id}.jpg"))
+        added.append(line.replace(old_id, new_id))
+    metadata.write_text("\n".join(lines + added) + "\n")
+    Path("s.toml").write_text(IMAGE_ONLY.replace("seeds = [0]", "seeds = [1]"))
+
+    dry = run_cli("run", "s.toml", "--dry-run")
+    assert dry.code == 0, dry.err
+    assert f"color_histogram(bins=4): 5 image items to encode, {n} cached" in dry.out
+    assert run_cli("run", "s.toml").code == 0
+    records = [json.loads(p.read_text()) for p in (tmp_path / "results" / "ham_image").glob("*.json")]
+    (grown,) = [r for r in records if r["spec"]["seed"] == 1]
+    assert grown["status"] == "ok", grown["error"]
+    assert grown["extraction"]["image"]["rows_encoded"] == 5
+    assert grown["extraction"]["image"]["rows_cached"] == n
