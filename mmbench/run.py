@@ -25,6 +25,7 @@ from mmbench.errors import UserError
 from mmbench.fit_context import FitContext
 from mmbench.legacy_fit import call_fit
 from mmbench.gap import diagnostics
+from mmbench.hashing import stable_hash
 from mmbench.item_identity import addresses
 from mmbench.plugin import Alignment, Encoder
 from mmbench.registry import Registry
@@ -36,8 +37,10 @@ from mmbench.train_config import TrainConfig
 EpochCallback = Callable[[int, int], None]
 ItemsCallback = Callable[[str, int, int], None]
 
-#: Datasets already loaded by this process, keyed by (name, fingerprint): a suite runs
-#: many configurations on one dataset, and loading is often the slow part.
+#: Datasets already loaded by this process, keyed by their identity (name, version, params:
+#: a fingerprint leaves the root out, and a copy elsewhere holds other paths) and
+#: fingerprint: a suite runs many configurations on one dataset, and loading is often the
+#: slow part.
 _loaded: dict[tuple[str, str], DatasetTable] = {}
 _MAX_LOADED = 4
 
@@ -259,7 +262,7 @@ def _pipeline(spec: RunSpec, registry: Registry, on_epoch: EpochCallback | None,
 
 
 def _load(config: PluginConfig, fingerprint: str, registry: Registry) -> DatasetTable:
-    key = (config.name, fingerprint)
+    key = (stable_hash(config.identity()), fingerprint)
     if key not in _loaded:
         if len(_loaded) >= _MAX_LOADED:
             _loaded.pop(next(iter(_loaded)))

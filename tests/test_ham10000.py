@@ -354,3 +354,20 @@ def test_images_added_to_the_dataset_are_the_only_ones_encoded(copies, run_cli, 
     assert grown["status"] == "ok", grown["error"]
     assert grown["extraction"]["image"]["rows_encoded"] == 5
     assert grown["extraction"]["image"]["rows_cached"] == n
+
+
+def test_a_copy_elsewhere_is_loaded_from_where_it_is(copies, tmp_path):
+    """One process (a suite, a test session) loading two copies of one dataset: same
+    fingerprint (it leaves the root out), different paths."""
+    from mmbench.registry import load_registry
+    from mmbench.run import _load
+    from mmbench.suite import PluginConfig
+
+    registry = load_registry()
+    tables = []
+    for name in ("a", "b"):
+        root = Path(shutil.copytree(copies["csv"], tmp_path / name))
+        config = PluginConfig(kind="dataset", name="ham10000", version="1",
+                              params=make(Ham10000, root=str(root)).params, label=name)
+        tables.append((root, _load(config, make(Ham10000, root=str(root)).fingerprint(), registry)))
+    assert all(str(path).startswith(str(root)) for root, table in tables for path in table.modalities["image"])
