@@ -107,6 +107,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--run-timeout", type=float, metavar="SECONDS", help="stop a run after SECONDS and "
                      "record it failed (default: the suite's [suite] run_timeout, else no limit)")
     _output_options(run)
+    _rows_option(run)
     run.set_defaults(handler=cmd_run)
 
     validate = sub.add_parser("validate", help="check a suite without running it")
@@ -157,6 +158,7 @@ def build_parser() -> argparse.ArgumentParser:
     board = sub.add_parser("leaderboard", help="rebuild a suite's leaderboard from its result files")
     board.add_argument("suite", type=Path)
     _output_options(board)
+    _rows_option(board)
     readme = board.add_mutually_exclusive_group()
     readme.add_argument("--update-readme", type=Path, nargs="?", const=Path("README.md"), metavar="README",
                         help="also write the ranking across datasets into README (default README.md) "
@@ -399,6 +401,24 @@ def _output_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--output", type=Path, help="leaderboard folder (default: the suite's [report] output)")
 
 
+def _rows_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--rows", type=_rows, default=TERMINAL_ROWS, metavar="N|all",
+                        help=f"rows per dataset the terminal shows, best first (default {TERMINAL_ROWS}; "
+                        "the leaderboard files hold every row)")
+
+
+#: rows per dataset printed by default: a 600-configuration board is read in its files
+TERMINAL_ROWS = 40
+
+
+def _rows(text: str) -> int | None:
+    if text == "all":
+        return None
+    if text.isdigit() and int(text) > 0:
+        return int(text)
+    raise argparse.ArgumentTypeError(f"expected a positive number of rows or 'all', got {text!r}")
+
+
 def _console():
     """Wide tables in logs too: rich would wrap at 80 columns when not on a terminal."""
     from rich.console import Console
@@ -470,7 +490,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         else:
             outcome = run_suite(suite, registry, workers=args.workers or 1, threads=args.threads,
                                 rerun=args.rerun, device=device, retries=retries, run_timeout=run_timeout)
-    paths, complete = _write_leaderboard(suite, registry, out)
+    paths, complete = _write_leaderboard(suite, registry, out, args.rows)
     out.print(f"{len(outcome.ok)} runs finished, {len(outcome.failed)} failed, {outcome.skipped} "
               f"skipped (already done); results in {suite.results_dir}; leaderboard: "
               + ", ".join(str(p) for p in paths))
@@ -527,7 +547,7 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
             return EXIT_RUNS_FAILED
         out.print(f"{args.check_readme} is current with {page.with_suffix('.json')}")
         return EXIT_OK
-    paths, complete = _write_leaderboard(suite, registry, out)
+    paths, complete = _write_leaderboard(suite, registry, out, args.rows)
     if args.update_readme:
         from mmbench.files import write_text_atomic
 
@@ -556,9 +576,10 @@ def _committed_board(suite):
                         f"`mmbench leaderboard {suite.path}`") from None
 
 
-def _write_leaderboard(suite, registry, out) -> tuple[list[Path], bool]:
-    """Write the leaderboard with every installed reporter; return the files and whether
-    every reporter wrote (a failed or broken reporter is a warning naming it)."""
+def _write_leaderboard(suite, registry, out, rows: int | None = TERMINAL_ROWS) -> tuple[list[Path], bool]:
+    """Write the leaderboard with every installed reporter (and print its first ``rows``
+    rows per dataset); return the files and whether every reporter wrote (a failed or
+    broken reporter is a warning naming it)."""
     from rich.markup import escape
 
     from mmbench import console as show
@@ -566,7 +587,7 @@ def _write_leaderboard(suite, registry, out) -> tuple[list[Path], bool]:
 
     board, notes = leaderboard.build(suite)
     show.notes(out, notes)
-    show.leaderboard(out, board)
+    show.leaderboard(out, board, rows, Path(suite.report["output"]) / f"{suite.name}.md")
     for warning in board.warnings:
         out.print("[yellow]warning:[/yellow] " + escape(warning))
     reporters = [info.cls() for info in registry.all() if info.kind == "reporter"]

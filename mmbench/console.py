@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from rich.console import Console
@@ -14,13 +15,15 @@ from mmbench.results import error_text
 from mmbench.suite import Suite
 
 
-def leaderboard(out: Console, board: Leaderboard) -> None:
+def leaderboard(out: Console, board: Leaderboard, rows: int | None = None, page: Path | None = None) -> None:
+    """Each dataset's table, its first ``rows`` rows (best first; None: all) and a line
+    saying how many more ``page`` holds."""
     for dataset in board.datasets:
         table = Table(title=f"{board.suite} | {dataset.dataset} ({dataset.task})", title_justify="left")
         extra = ["robustness"] if dataset.has_robustness else []
         for header in ("rank", "encoder", "alignment", "fusion", *extra, "n", *board.columns):
             table.add_column(header, justify="right" if header in METRICS or header in ("rank", "n") else "left")
-        for row in dataset.rows:
+        for row in dataset.rows[:rows]:
             # labels hold parameter values such as ["red", "cyan"]: never rich markup
             cells = [str(row.rank), escape(row.encoder), escape(row.alignment), escape(row.fusion),
                      *([escape(row.robustness)] if extra else []), str(len(row.seeds))]
@@ -32,6 +35,10 @@ def leaderboard(out: Console, board: Leaderboard) -> None:
                 cells.append(f"[bold green]{text}[/bold green]" if metric in row.best else text)
             table.add_row(*cells)
         out.print(table)
+        hidden = len(dataset.rows) - len(dataset.rows[:rows])
+        if hidden:
+            where = f" in {escape(str(page))}" if page is not None else ""
+            out.print(f"[dim]{hidden} more row(s) of {escape(dataset.dataset)}{where}; --rows all prints them[/dim]")
 
 
 def notes(out: Console, lines: list[str]) -> None:

@@ -5,6 +5,7 @@ import struct
 
 import pytest
 from mmbench_reporters.plots import (
+    LABELLED,
     PlotsReporter,
     missing_rate_series,
     pareto_front,
@@ -110,6 +111,23 @@ def test_pareto_front_is_the_best_score_for_at_most_that_time():
     (dataset,) = board(results, columns=("auroc", "train_s_total", "train_s_per_epoch")).datasets
     # train_s_total wins over the per-epoch time, which is equal for all and would keep one row
     assert [row.fusion for row in pareto_front(dataset, "auroc")] == ["a", "b", "e"]
+
+
+def test_a_big_board_numbers_its_best_ranks_and_its_front_and_draws_the_other_points_bare():
+    # 200 configurations, each slower and better than the last but every tenth: the front
+    # runs through the whole time range, not only the best ranks
+    results = [result(0.5 + i / 1000 - (i % 10 == 3) * 0.2, fusion=f"f{i:03d}", seconds=100.0, total=1.0 + i)
+               for i in range(200)]
+    lb = board(results, columns=("auroc", "train_s_total"))
+    (pareto,) = plan(lb)
+    (everything,) = pareto.series
+    front = {p.rank for p in pareto.front}
+    assert len(everything.points) == 200 and len(front) > 100  # every point drawn
+    assert pareto.labelled == frozenset(range(1, LABELLED + 1)) | front
+    assert len(pareto.legend) == len(pareto.labelled) + 1
+    assert pareto.legend[-1] == f"... {200 - len(pareto.labelled)} more, unlabelled: every row is in the table"
+    small = plan(board(lambda_results()))[-1]
+    assert small.labelled == {p.rank for p in small.series[0].points}  # a small board: every point
 
 
 def test_no_time_metric_no_pareto_plot_and_no_sweep_no_sweep_file():

@@ -87,3 +87,18 @@ def test_a_result_changed_or_removed_behind_the_index_is_seen(suite):
         path.unlink()
     scratch, _ = leaderboard.build(suite)
     assert text(scratch) == text(after)
+
+
+def test_the_terminal_shows_the_first_rows_and_says_where_the_rest_are(suite, run_cli):
+    shown = run_cli("leaderboard", suite.path, "--rows", "1")
+    assert shown.code == 0, shown.err
+    lines = " ".join(shown.out.split())
+    dataset = suite.runs()[0].labels()["dataset"]
+    assert f"1 more row(s) of {dataset} in leaderboard/tiny.md; --rows all prints them" in lines
+    table = lines.split("more row(s)")[0]
+    assert table.count("early(") + table.count("late_joint(") == 1  # one row of two
+    every = " ".join(run_cli("leaderboard", suite.path, "--rows", "all").out.split()).split(" wrote ")[0]
+    assert "more row(s)" not in every and "early(" in every and "late_joint(" in every
+    with pytest.raises(SystemExit) as refused:  # argparse: usage and the reason, exit 2
+        run_cli("leaderboard", suite.path, "--rows", "0")
+    assert refused.value.code == 2

@@ -36,6 +36,8 @@ DPI = 100
 WIDTH = 11.0  # inches; the legend / rank table takes the right part
 #: longer legend entries are shortened so they stay inside the fixed-size figure
 MAX_LABEL = 80
+#: a Pareto plot numbers and lists the rows of these ranks (and the front's)
+LABELLED = 30
 #: the names this reporter writes, so files of plots that are no longer drawn are removed
 #: the PNG "Software" text of every plot (no version: the bytes must not change with one);
 #: mmbench replaces or removes only PNGs that carry it
@@ -82,6 +84,8 @@ class Plot:
     #: Pareto only: the front in time order, and the rank -> configuration table
     front: tuple[Point, ...] = ()
     legend: tuple[str, ...] = ()
+    #: Pareto only: the ranks whose points carry their number
+    labelled: frozenset[int] = frozenset()
 
 
 class PlotsReporter(Reporter):
@@ -304,14 +308,21 @@ def _pareto_plot(board: Leaderboard, dataset: DatasetBoard, path: str) -> Plot |
     def point(row: Row) -> Point:
         return Point(row.stats[metric].mean, row.stats[board.primary].mean, 0.0, 0.0, row.rank)
 
-    legend = tuple(_shorten(f"{row.rank:>3}{'*' if row.rank in on_front else ' '} {row.config}") for row in rows)
+    # a figure of hundreds of labels is unreadable and takes seconds to draw: the best
+    # LABELLED ranks and the front are labelled and listed, the other points drawn bare
+    labelled = [row for row in rows if row.rank <= LABELLED or row.rank in on_front]
+    legend = tuple(_shorten(f"{row.rank:>3}{'*' if row.rank in on_front else ' '} {row.config}")
+                   for row in labelled)
+    if len(labelled) < len(rows):
+        legend += (f"... {len(rows) - len(labelled)} more, unlabelled: every row is in the table",)
     left = len(dataset.rows) - len(rows)
     note = f"; {left} row(s) without a positive time left out" if left else ""
     title = (f"{dataset.dataset}: test {board.primary} vs {metric}\n"
              f"{_seeds(dataset, board.primary, {r.rank for r in rows})}; points: rank; "
              f"line and *: Pareto front{note}")
     return Plot(dataset.dataset, "pareto", path, title, f"{metric} (log)", f"test {board.primary}",
-                (Series("all", tuple(point(r) for r in rows)),), tuple(point(r) for r in front), legend)
+                (Series("all", tuple(point(r) for r in rows)),), tuple(point(r) for r in front), legend,
+                labelled=frozenset(row.rank for row in labelled))
 
 
 def _seeds(dataset: DatasetBoard, primary: str, ranks: set[int]) -> str:
@@ -341,7 +352,7 @@ def _draw(fig, plot: Plot) -> None:
         (everything,) = plot.series
         ax.scatter([p.x for p in everything.points], [p.y for p in everything.points], s=18, color="tab:blue")
         ax.scatter([p.x for p in plot.front], [p.y for p in plot.front], s=24, color="tab:red", zorder=3)
-        for p in everything.points:
+        for p in (p for p in everything.points if p.rank in plot.labelled):
             ax.annotate(str(p.rank), (p.x, p.y), textcoords="offset points", xytext=(3, 3), fontsize=7)
         right = max(p.x for p in everything.points)
         xs = [p.x for p in plot.front] + [right]
