@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -83,8 +84,10 @@ class RunSpec:
             "robustness": self.robustness,
         }
 
-    @property
+    @cached_property
     def run_id(self) -> str:
+        """Computed once per spec (the spec is frozen): a 30,000-run leaderboard asks each
+        spec several times."""
         return stable_hash(self.identity())
 
     def labels(self) -> dict[str, str]:
@@ -116,11 +119,23 @@ class Suite:
     #: ``[suite] run_timeout``: seconds a run may take (0: no limit); like ``threads``, not part of run ids
     run_timeout: float = 0.0
 
+    #: (the axes as text, the grid they gave): validation and the leaderboard each expand the
+    #: grid, and a 30,000-run grid takes seconds to hash
+    _expanded: tuple[str, list[RunSpec]] | None = field(default=None, init=False, repr=False, compare=False)
+
     def runs(self) -> list[RunSpec]:
         """The grid, in a stable order (datasets outermost, seeds innermost).
 
         Encoders apply only to a dataset's raw modalities, so a dataset of vectors runs once
-        however many encoder entries the suite has (duplicates are dropped)."""
+        however many encoder entries the suite has (duplicates are dropped). Expanded once
+        while the axes stay as they are."""
+        axes = repr((self.name, self.datasets, self.encoders, self.alignments, self.robustness, self.fusions,
+                     self.seeds, self.split, self.threads))
+        if self._expanded is None or self._expanded[0] != axes:
+            self._expanded = (axes, self._expand())
+        return list(self._expanded[1])
+
+    def _expand(self) -> list[RunSpec]:
         grid = itertools.product(self.datasets, self.encoders or [{}], self.alignments,
                                  self.robustness, self.fusions, self.seeds)
         runs: dict[str, RunSpec] = {}

@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from mmbench import bootstrap
+from mmbench import bootstrap, exact_stats
 from mmbench.errors import UserError
 from mmbench.files import WriteFailed, refuse_foreign
 from mmbench.grid import Suite, config_label
@@ -381,7 +381,7 @@ def _stat(values: list[Any]) -> Stat:
     present = [float(v) for v in values if v is not None and math.isfinite(v)]
     if not present:
         return Stat(None, None, 0)
-    std = statistics.stdev(present) if len(present) > 1 else 0.0
+    std = exact_stats.stdev(present) if len(present) > 1 else 0.0  # = statistics.stdev, 5x faster
     return Stat(statistics.fmean(present), std, len(present))
 
 
