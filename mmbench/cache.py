@@ -206,17 +206,8 @@ class EmbeddingCache:
         try:
             with self._lock(key, exclusive=False):
                 return self._read(key)
-        except CorruptEntry as exc:
-            warnings.warn(f"embedding cache entry {key} in {self.entries_dir} is corrupt ({exc}); "
-                          "recomputing it", CacheWarning, stacklevel=2)
-            try:
-                self.remove(key)
-            except OSError:
-                pass  # the next put overwrites it
-            return None
-        except OSError as exc:
-            warnings.warn(f"embedding cache entry {key} is unreadable ({exc}); recomputing it",
-                          CacheWarning, stacklevel=2)
+        except (CorruptEntry, OSError) as exc:
+            self._unusable("embedding cache entry", key, exc)
             return None
 
     def _read(self, key: str) -> Hit:
@@ -291,16 +282,8 @@ class EmbeddingCache:
             with self._lock(key, exclusive=False):
                 manifest = self._store_manifest(key)
                 rows = self._gather(self.path(key), manifest, ids, corrupt)
-        except CorruptEntry as exc:
-            self._warn_corrupt(f"embedding store {key} in {self.entries_dir} is corrupt ({exc}); recomputing it")
-            try:
-                self.remove(key)
-            except OSError:
-                pass
-            return nothing
-        except OSError as exc:
-            warnings.warn(f"embedding store {key} is unreadable ({exc}); recomputing what it holds",
-                          CacheWarning, stacklevel=2)
+        except (CorruptEntry, OSError) as exc:
+            self._unusable("embedding store", key, exc)
             return nothing
         for name, reason in corrupt:
             self._warn_corrupt(f"chunk {name} of embedding store {key} in {self.entries_dir} is corrupt "
@@ -447,6 +430,18 @@ class EmbeddingCache:
     @staticmethod
     def _warn_corrupt(message: str) -> None:
         warnings.warn(message, CacheWarning, stacklevel=4)
+
+    def _unusable(self, kind: str, key: str, exc: Exception) -> None:
+        """Warn that the entry or store ``key`` cannot be read; a corrupt one is removed (the
+        next write recreates it), an unreadable one (permissions, I/O) is left as it is."""
+        if isinstance(exc, CorruptEntry):
+            self._warn_corrupt(f"{kind} {key} in {self.entries_dir} is corrupt ({exc}); recomputing it")
+            try:
+                self.remove(key)
+            except OSError:
+                pass  # the next write replaces it
+        else:
+            self._warn_corrupt(f"{kind} {key} is unreadable ({exc}); recomputing what it holds")
 
     # -- manage -------------------------------------------------------------------------
     def entries(self) -> list[Entry]:
