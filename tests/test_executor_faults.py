@@ -254,9 +254,15 @@ def test_pool_workers_die_with_a_killed_parent(tmp_path):
     workers = pool_workers(proc.pid)
     assert len(workers) == 2
     proc.kill()
-    proc.communicate()
-    # before the fix they stay alive (and hold ~850 MB each) for minutes
-    wait_for(lambda: not [w for w in workers if w.is_running() and w.status() != "zombie"], seconds=30)
+    proc.wait(timeout=30)  # not communicate(): orphans would hold its pipes open until their run ends
+    try:
+        # before the fix they stay alive (and hold ~850 MB each) for minutes
+        wait_for(lambda: not [w for w in workers if w.is_running() and w.status() != "zombie"], seconds=30)
+    finally:
+        for worker in workers:
+            if worker.is_running():
+                worker.kill()
+        proc.communicate()
 
 
 @pytest.mark.slow
