@@ -24,13 +24,14 @@ reported as skipped, with the reason. ``run_checks`` returns every result instea
 raising; ``mmbench plugins --check`` prints them.
 
 ``make_table`` and ``make_splits`` build a ``DatasetTable`` / ``SplitData`` for a plugin's
-own unit tests.
+own unit tests; ``run_in_suite`` runs a plugin end to end through ``mmbench run``.
 """
 
 from __future__ import annotations
 
 import copy
 import hashlib
+import json
 import random
 import tempfile
 from collections.abc import Callable, Iterator, Sequence
@@ -518,6 +519,55 @@ hidden = 8
 output = "{out}/board"
 results = "{out}/results"
 """
+
+
+def run_in_suite(folder: Path, encoders: dict[str, str | dict[str, Any]], *,
+                 dataset: dict[str, Any] | None = None, fusion: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Run one run through ``mmbench run`` (in this process, results under ``folder``) and
+    return its result record: a plugin's end-to-end test, as the harness will call it
+    (entry points, parameter checks, the cache, the extraction record). ``encoders`` is the
+    suite's ``[[encoders]]`` entry (modality -> name, or a table with ``name``);
+    ``dataset`` and ``fusion`` default to 80 ``synthetic_raw`` samples (image, text and
+    tabular items) and ``early`` for 3 epochs. Raises AssertionError with the run's error
+    when the run failed or the command did not exit 0."""
+    from mmbench.cli import main
+
+    dataset = dataset or {"name": "synthetic_raw", "n_samples": 80}
+    fusion = fusion or {"name": "early", "train": {"epochs": 3}}
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "run_in_suite.toml"
+    path.write_text("\n".join([
+        "[suite]", 'name = "run_in_suite"', "seeds = [0]", "threads = 1",
+        "[report]", f"results = {_toml(str(folder / 'results'))}", f"output = {_toml(str(folder / 'leaderboard'))}",
+        "[[datasets]]", *_toml_lines(dataset), "[[encoders]]", *_toml_lines(encoders),
+        "[[fusions]]", *_toml_lines(fusion), ""]), encoding="utf-8")
+    code = main(["run", str(path), "--rerun"])
+    records = [json.loads(p.read_text()) for p in (folder / "results" / "run_in_suite").glob("*.json")]
+    assert len(records) == 1, f"expected one result, found {len(records)} (mmbench run exited {code})"
+    (record,) = records
+    assert record["status"] == "ok", f"the run failed: {record['error']}"
+    assert code == 0, f"mmbench run exited {code}"
+    return record
+
+
+def _toml_lines(table: dict[str, Any]) -> list[str]:
+    return [f"{key} = {_toml(value)}" for key, value in table.items()]
+
+
+def _toml(value: Any) -> str:
+    """A TOML value: strings, numbers, booleans, lists and inline tables."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    if isinstance(value, str):
+        return json.dumps(value)  # a TOML basic string: JSON's escapes are TOML's
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_toml(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{ " + ", ".join(f"{k} = {_toml(v)}" for k, v in value.items()) + " }"
+    raise TypeError(f"no TOML form for {value!r}")
 
 
 def sample_leaderboard() -> Any:

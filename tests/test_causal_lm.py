@@ -16,6 +16,7 @@ from mmbench_encoders import causal_lm
 from mmbench_encoders.causal_lm import CausalLM
 
 from mmbench.errors import UserError
+from mmbench.testing import run_in_suite
 
 WORDS = sorted({*DESCRIPTORS, *SITES, *" ".join(FILLERS).split(),
                 *["the", "a", "cat", "dog", "sat", "on", "mat", "lesion", "mm", "patient", "aged",
@@ -264,32 +265,8 @@ def test_fingerprint_in_a_fresh_process_is_the_same(llama):
     assert out.stdout.strip() == _encoder(llama, quantize="int8").fingerprint()
 
 
-def test_a_suite_with_causal_lm_text_runs_end_to_end(llama, tmp_path, monkeypatch):
-    from mmbench.cli import main
-
-    monkeypatch.chdir(tmp_path)
-    (tmp_path / "s.toml").write_text(f"""
-[suite]
-name = "causal_lm_raw"
-seeds = [0]
-threads = 1
-
-[[datasets]]
-name = "synthetic_raw"
-n_samples = 80
-
-[[encoders]]
-image = "color_histogram"
-text = {{ name = "causal_lm", model = "{llama}", quantize = "int8", max_length = 48 }}
-tabular = "tabular"
-
-[[fusions]]
-name = "early"
-train = {{ epochs = 3 }}
-""")
-    assert main(["run", "s.toml"]) == 0
-    (path,) = (tmp_path / "results" / "causal_lm_raw").glob("*.json")
-    result = json.loads(path.read_text())
-    assert result["status"] == "ok", result["error"]
+def test_a_suite_with_causal_lm_text_runs_end_to_end(llama, tmp_path):
+    text = {"name": "causal_lm", "model": str(llama), "quantize": "int8", "max_length": 48}
+    result = run_in_suite(tmp_path, {"image": "color_histogram", "text": text, "tabular": "tabular"})
     assert result["data"]["dims"]["text"] == 32
     assert "causal_lm" in json.dumps(result["labels"])

@@ -297,3 +297,18 @@ def test_plugins_check_command(run_cli, use_plugins):
     assert bad.code == 1
     assert "fusion 'misspelled'" in bad.out and "build_model()" in bad.out
     assert "FAIL fusion 'fine'" in bad.out and "outside [0, 1]" not in bad.out
+
+
+def test_run_in_suite_returns_the_record_or_says_why_there_is_none(tmp_path):
+    import tomllib
+
+    from mmbench.testing import _toml, run_in_suite
+
+    table = {"name": "x", "n": 3, "rate": 0.5, "on": True, "dims": [8, 8], "train": {"epochs": 2, "lr": 1e-3},
+             "path": 'C:\\data\\"quoted" é'}
+    assert tomllib.loads(f"t = {_toml(table)}")["t"] == table  # the suite it writes reads back as given
+
+    record = run_in_suite(tmp_path / "ok", {"image": "color_histogram", "text": "tfidf_svd", "tabular": "tabular"})
+    assert record["status"] == "ok" and record["data"]["dims"]["image"] > 0
+    with pytest.raises(AssertionError, match=r"expected one result, found 0 \(mmbench run exited 2\)"):
+        run_in_suite(tmp_path / "bad", {"image": "no_such_encoder"})

@@ -13,6 +13,7 @@ import pytest
 from mmbench.cli import main
 from mmbench.data import Encoded
 from mmbench.errors import UserError
+from mmbench.testing import run_in_suite
 
 from mmbench_encoders.minilm import MiniLM
 
@@ -197,23 +198,8 @@ name = "early"
 
 
 def test_suite_with_minilm_runs_end_to_end(workdir):
-    (workdir / "s.toml").write_text("""
-[suite]
-name = "minilm"
-threads = 1
-[[datasets]]
-name = "words_and_vectors"
-[[encoders]]
-text = "minilm"
-[[fusions]]
-name = "early"
-hidden = 16
-train = { epochs = 10 }
-""")
-    assert main(["run", str(workdir / "s.toml")]) == 0
-    (path,) = (workdir / "results" / "minilm").glob("*.json")
-    result = json.loads(path.read_text())
-    assert result["status"] == "ok", result["error"]
+    result = run_in_suite(workdir, {"text": "minilm"}, dataset={"name": "words_and_vectors"},
+                          fusion={"name": "early", "hidden": 16, "train": {"epochs": 10}})
     assert result["labels"]["encoder"] == "minilm"
     assert result["data"]["dims"] == {"tabular": 4, "text": 384}
     assert result["metrics"]["auroc"] > 0.95  # the two texts are trivially separable

@@ -4,12 +4,12 @@ weights only (nothing is downloaded); small models at 64 x 64 to stay fast."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
 import pytest
 from mmbench.errors import UserError
+from mmbench.testing import run_in_suite
 from mmbench_encoders.timm_image import TimmImage
 
 
@@ -145,34 +145,9 @@ def test_unknown_model_is_a_user_error_with_a_suggestion():
         _encoder(model="resnet_18")
 
 
-def test_a_suite_with_the_timm_encoder_runs_end_to_end(tmp_path, monkeypatch):
-    from mmbench.cli import main
-
-    monkeypatch.chdir(tmp_path)
-    (tmp_path / "timm.toml").write_text("""
-[suite]
-name = "timm_raw"
-seeds = [0]
-threads = 1
-
-[[datasets]]
-name = "synthetic_raw"
-n_samples = 80
-image_size = 32
-
-[[encoders]]
-image = { name = "timm", model = "resnet18", weights = "none", image_size = 64 }
-text = "tfidf_svd"
-tabular = "tabular"
-
-[[fusions]]
-name = "early"
-train = { epochs = 3 }
-""")
-    assert main(["run", "timm.toml"]) == 0
-    (path,) = (tmp_path / "results" / "timm_raw").glob("*.json")
-    result = json.loads(path.read_text())
-    assert result["status"] == "ok", result["error"]
+def test_a_suite_with_the_timm_encoder_runs_end_to_end(tmp_path):
+    image = {"name": "timm", "model": "resnet18", "weights": "none", "image_size": 64}
+    result = run_in_suite(tmp_path, {"image": image, "text": "tfidf_svd", "tabular": "tabular"})
     assert result["data"]["dims"]["image"] == 512
 
 
