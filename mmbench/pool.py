@@ -102,6 +102,15 @@ def _serve(conn: Connection, results_dir: str, parent: int) -> None:
     """Run the specs the parent sends, one at a time, until it sends None or is gone."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, _exit_on_term)
+    try:
+        _serve_runs(conn, results_dir, parent)
+    finally:
+        # nothing is being written any more: a SIGTERM while the interpreter shuts down
+        # (atexit handlers such as torch's) ends the process silently, no traceback
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
+def _serve_runs(conn: Connection, results_dir: str, parent: int) -> None:
     _die_with(parent)
     from mmbench.executor import worker_registry
     from mmbench.files import WriteFailed
@@ -129,6 +138,7 @@ def _serve(conn: Connection, results_dir: str, parent: int) -> None:
 
 
 def _exit_on_term(signum: int, frame: Any) -> None:
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a second one must not interrupt the unwinding
     raise SystemExit(128 + signum)  # unwinds, so an atomic write removes its temporary file
 
 

@@ -60,7 +60,15 @@ def mmbench(folder: Path, *args: str, timeout: float = 300) -> subprocess.Comple
 def start(folder: Path, *args: str) -> subprocess.Popen:
     """`mmbench run` in its own process group, as a terminal runs it (Ctrl-C reaches the group)."""
     return subprocess.Popen([sys.executable, "-m", "mmbench", "run", "faults.toml", *args], cwd=folder, env=env(),
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+                            preexec_fn=_default_sigint)
+
+
+def _default_sigint() -> None:
+    """A terminal's Ctrl-C reaches a program whose SIGINT is not ignored; a test session
+    started in the background of a non-interactive shell ignores it, and the child would
+    inherit that (Python then installs no KeyboardInterrupt handler)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def results(folder: Path) -> dict[str, dict]:
@@ -242,6 +250,17 @@ def test_a_second_ctrl_c_exits_at_once_while_the_pool_waits_for_its_workers(tmp_
     assert len(list(started.glob("*.started"))) == 2
     wait_for(lambda: not [w for w in workers if w.is_running() and w.status() != "zombie"], seconds=10)
     no_leftovers(tmp_path)
+
+
+@pytest.mark.slow
+def test_workers_stopped_while_they_shut_down_print_nothing(tmp_path):
+    # the pool stops idle workers with SIGTERM, and again after its grace period: the second
+    # one reached a worker inside an atexit handler and printed a traceback
+    write_suite(tmp_path, fusion("slow_exit"))
+    done = mmbench(tmp_path, "--workers", "2")
+    assert done.returncode == 0, done.stderr
+    assert "Traceback" not in done.stderr and "Exception ignored" not in done.stderr, done.stderr
+    assert summary(done.stdout) == (2, 0, 0)
 
 
 @pytest.mark.slow

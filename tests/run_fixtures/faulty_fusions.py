@@ -84,6 +84,19 @@ class Stubborn(Sleeps):
         return super().fit(train, val, config)
 
 
+class SlowExit(Prior):
+    """The prior, whose process then takes 5 s to exit (an atexit handler, as torch's
+    compile-time report can be): the pool's stop signals it while it shuts down."""
+
+    name = "slow_exit"
+
+    def fit(self, train, val, config, ctx=None):
+        import atexit
+
+        atexit.register(time.sleep, 5.0)
+        return super().fit(train, val, config)
+
+
 class Segfaults(Fusion):
     """Crashes its process with SIGSEGV in fit, as a bug in native code would."""
 
@@ -112,7 +125,7 @@ class TextLength(Encoder):
 
 @hookimpl
 def mmbench_register_fusions():
-    return [Explodes, WrongShape, Prior, Sleeps, Stubborn, Segfaults]
+    return [Explodes, WrongShape, Prior, Sleeps, Stubborn, SlowExit, Segfaults]
 
 
 @hookimpl
