@@ -63,14 +63,12 @@ def main(argv: list[str] | None = None) -> int:
 def cannot_write(exc: OSError) -> str | None:
     """The message for a file mmbench could not write (any failed atomic write, and a full
     disk wherever it hit), or None for another OSError (a bug: its traceback is shown)."""
-    import errno
+    from mmbench.files import DISK_FULL, WriteFailed
 
-    from mmbench.files import WriteFailed
-
-    if not isinstance(exc, WriteFailed) and exc.errno not in (errno.ENOSPC, errno.EDQUOT):
+    if not isinstance(exc, WriteFailed) and exc.errno not in DISK_FULL:
         return None
     what = f"could not write {exc.filename}" if exc.filename else "could not write a file"
-    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+    if exc.errno in DISK_FULL:
         fix = "free some space on that device"
     else:
         fix = "make that folder writable (or choose another with --results / --output)"

@@ -24,15 +24,15 @@ from mmbench.errors import UserError
 _HASHES: dict[tuple[str, int, int], str] = {}
 
 
+#: errnos that mean the device is full (no space, or the user's quota), not a bug
+DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
+
+
 class WriteFailed(OSError):
     """A file could not be written (its errno kept: ENOSPC, EDQUOT, EROFS, EACCES ...).
 
     An ``OSError``, so code that already survives a failed write (the embedding cache warns
     and goes on) still does; ``filename`` is the file mmbench was writing."""
-
-    @property
-    def disk_full(self) -> bool:
-        return self.errno in (errno.ENOSPC, errno.EDQUOT)
 
 
 def write_bytes_atomic(path: Path, data: bytes) -> Path:

@@ -12,7 +12,6 @@ byte-identical files, so a committed leaderboard shows no churn in git.
 
 from __future__ import annotations
 
-import errno
 import math
 import statistics
 from collections.abc import Callable
@@ -24,7 +23,7 @@ import numpy as np
 
 from mmbench import bootstrap, exact_stats
 from mmbench.errors import UserError
-from mmbench.files import WriteFailed, refuse_foreign
+from mmbench.files import DISK_FULL, WriteFailed, refuse_foreign
 from mmbench.grid import Suite, config_label
 from mmbench.metric_catalog import METRICS, current_names
 from mmbench.result_index import ResultIndex
@@ -441,12 +440,8 @@ def _attempt(reporter: Any, failed: dict[str, str] | None, step: Callable[[Any],
         step(reporter)
     except Exception as exc:
         if failed is None or isinstance(exc, (UserError, WriteFailed)) or (
-                isinstance(exc, OSError) and exc.errno in _DISK_FULL):
+                isinstance(exc, OSError) and exc.errno in DISK_FULL):
             raise
         failed[reporter.name] = f"{type(exc).__name__}: {exc}"
         return False
     return True
-
-
-#: errnos that mean the disk, not the reporter, failed
-_DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
