@@ -392,13 +392,13 @@ def _encode_through_store(modality: str, config: PluginConfig, encoder: Encoder,
     split by split as without a store, and appended to it as one chunk. The record's
     ``s_per_sample`` is the cost measured when each row was encoded."""
     names = list(parts)
-    ids = np.concatenate([addresses(parts[name].ids, parts[name].modalities[modality]) for name in names])
+    addressed = np.concatenate([addresses(parts[name].ids, parts[name].modalities[modality]) for name in names])
     bounds = np.cumsum([0] + [len(parts[name]) for name in names])
-    stored = cache.gather(key, ids)
+    stored = cache.gather(key, addressed)
     missing = {name: np.flatnonzero(~stored.found[bounds[i]:bounds[i + 1]]) for i, name in enumerate(names)}
     n_missing = sum(len(rows) for rows in missing.values())
     spent = 0.0
-    fresh: list[tuple[np.ndarray, Encoded]] = []  # (positions in ids, rows encoded now)
+    fresh: list[tuple[np.ndarray, Encoded]] = []  # (positions in addressed, rows encoded now)
     if n_missing:
         started = time.perf_counter()
         encoder.fit(modality, parts["train"].modalities[modality])
@@ -420,7 +420,7 @@ def _encode_through_store(modality: str, config: PluginConfig, encoder: Encoder,
         encoder.on_items = None
         new_positions = np.concatenate([positions for positions, _ in fresh])
         new_rows = concat_encoded([output for _, output in fresh])
-        cache.append(key, ids[new_positions], new_rows, spent / n_missing, meta)
+        cache.append(key, addressed[new_positions], new_rows, spent / n_missing, meta)
     pieces = ([stored.encoded] if stored.encoded is not None else []) + [output for _, output in fresh]
     positions = np.concatenate([np.flatnonzero(stored.found)] + [p for p, _ in fresh])
     everything = concat_encoded(pieces, np.argsort(positions, kind="stable"))
